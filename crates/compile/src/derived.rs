@@ -55,8 +55,8 @@ mod tests {
 
     #[test]
     fn wraps_every_divisor() {
-        assert_eq!(guard_division("a / b").as_deref(), Some("(a / NULLIF(b, 0))"));
-        assert_eq!(guard_division("(a + 1) / (b - c) / d").as_deref(), Some("((a + 1) / NULLIF((b - c), 0) / NULLIF(d, 0))"));
+        assert_eq!(guard_division("a / b").as_deref(), Some("(a / nullif(b, 0))"));
+        assert_eq!(guard_division("(a + 1) / (b - c) / d").as_deref(), Some("((a + 1) / nullif((b - c), 0) / nullif(d, 0))"));
         assert_eq!(guard_division("a * 2").as_deref(), Some("(a * 2)"));
     }
 }

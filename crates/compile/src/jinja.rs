@@ -10,7 +10,7 @@ use crate::compiler::Shared;
 use crate::error::{CompileError, ErrorKind};
 use crate::plan::MetricSource;
 use crate::query::{Arg, MetricQuery, check_date, describe, secondary_from_fields};
-use minijinja::value::{Object, Value, ValueKind};
+use minijinja::value::{Kwargs, Object, Rest, Value, ValueKind, ValueOrKwargs};
 use minijinja::{Environment, Error, State};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -69,8 +69,9 @@ pub(crate) fn environment(shared: Arc<Shared>) -> Environment<'static> {
     env.set_recursion_limit(200);
 
     let s = shared.clone();
-    env.add_function("ref", move |state: &State, args: &[Value]| -> Result<Value, Error> {
-        let names: Vec<String> = args.iter().filter(|a| !a.is_kwargs()).map(|a| a.to_string()).collect();
+    env.add_function("ref", move |state: &State, args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
+        let args = args.0.into_iter().map(Value::from);
+        let names: Vec<String> = args.filter(|a| !a.is_kwargs()).map(|a| a.to_string()).collect();
         let Some(name) = names.last() else {
             return Err(fail(state, CompileError::argument("ref() needs a model name")));
         };
@@ -134,10 +135,12 @@ pub(crate) fn environment(shared: Arc<Shared>) -> Environment<'static> {
         }
     });
 
-    env.add_function("config", |state: &State, args: &[Value]| -> Result<Value, Error> {
-        for a in args.iter().filter(|a| a.is_kwargs()) {
-            if let Ok(m) = a.get_attr("materialized")
-                && let Some(m) = m.as_str()
+    env.add_function("config", |state: &State, kwargs: Kwargs| -> Result<Value, Error> {
+        let keys: Vec<String> = kwargs.args().map(str::to_string).collect();
+        for key in keys {
+            let value: Value = kwargs.get(&key)?;
+            if key == "materialized"
+                && let Some(m) = value.as_str()
             {
                 let m = m.to_string();
                 with_state(state, |s| s.materialized = Some(m));
@@ -147,11 +150,11 @@ pub(crate) fn environment(shared: Arc<Shared>) -> Environment<'static> {
     });
 
     env.add_function("is_incremental", || false);
-    env.add_function("log", |_args: &[Value]| Value::from(""));
-    env.add_function("run_query", |state: &State, _args: &[Value]| -> Result<Value, Error> {
+    env.add_function("log", |_args: Rest<ValueOrKwargs>| Value::from(""));
+    env.add_function("run_query", |state: &State, _args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
         Err(fail(state, refused("run_query")))
     });
-    env.add_function("statement", |state: &State, _args: &[Value]| -> Result<Value, Error> {
+    env.add_function("statement", |state: &State, _args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
         Err(fail(state, refused("statement blocks")))
     });
 
