@@ -27,7 +27,12 @@ pub struct CompileOptions {
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        CompileOptions { dialect: &DuckDb, target_schema: None, target_name: "default".into(), env_vars: BTreeMap::new() }
+        CompileOptions {
+            dialect: &DuckDb,
+            target_schema: None,
+            target_name: "default".into(),
+            env_vars: BTreeMap::new(),
+        }
     }
 }
 
@@ -75,9 +80,10 @@ impl Shared {
     }
 
     pub fn unknown_metric(&self, state: &State, name: &str) -> CompileError {
-        let model = state
-            .lookup(STATE_VAR)
-            .and_then(|v| v.downcast_object_ref::<RenderCell>().and_then(|c| c.0.lock().ok().and_then(|s| s.model.clone())));
+        let model = state.lookup(STATE_VAR).and_then(|v| {
+            v.downcast_object_ref::<RenderCell>()
+                .and_then(|c| c.0.lock().ok().and_then(|s| s.model.clone()))
+        });
         let mut message = match model {
             Some((model, path)) => format!(
                 "Model 'model.{}.{model}' ({path}) depends on a metric named '{name}' which was not found",
@@ -109,7 +115,10 @@ impl Shared {
             let rel = self.relation(g.model).ok_or_else(|| {
                 CompileError::new(
                     ErrorKind::UnknownRelation,
-                    format!("The metric {} refers to model '{}', which was not found", g.metrics[0].name, g.model),
+                    format!(
+                        "The metric {} refers to model '{}', which was not found",
+                        g.metrics[0].name, g.model
+                    ),
                 )
             })?;
             relations.push(rel);
@@ -120,7 +129,13 @@ impl Shared {
         if let Some(cal) = &self.calendar_model {
             depends_on.push(cal.clone());
         }
-        let sql = SqlWriter { plan: &plan, dialect: self.dialect, calendar: &self.calendar, relations }.write()?;
+        let sql = SqlWriter {
+            plan: &plan,
+            dialect: self.dialect,
+            calendar: &self.calendar,
+            relations,
+        }
+        .write()?;
         Ok(MetricSql { sql, depends_on })
     }
 }
@@ -154,7 +169,11 @@ fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
         prev[b.len()]
     }
     let limit = (name.len() / 3).max(1);
-    candidates.map(|c| (distance(name, c), c)).filter(|(d, _)| *d <= limit).min_by_key(|(d, _)| *d).map(|(_, c)| c)
+    candidates
+        .map(|c| (distance(name, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
 }
 
 /// Compiles dbt-SQL against one immutable definitions snapshot. Cheap to share: build it
@@ -166,18 +185,26 @@ pub struct Compiler {
 
 impl std::fmt::Debug for Compiler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Compiler").field("project", &self.shared.project.name).finish()
+        f.debug_struct("Compiler")
+            .field("project", &self.shared.project.name)
+            .finish()
     }
 }
 
 impl Compiler {
     pub fn new(project: Arc<Project>, options: CompileOptions) -> Compiler {
-        let calendar_model = project.vars.get("dbt_metrics_calendar_model").and_then(|v| v.as_str()).map(|s| {
-            let s = s.trim();
-            parse_ref(s).unwrap_or_else(|| s.to_string())
-        });
+        let calendar_model = project
+            .vars
+            .get("dbt_metrics_calendar_model")
+            .and_then(|v| v.as_str())
+            .map(|s| {
+                let s = s.trim();
+                parse_ref(s).unwrap_or_else(|| s.to_string())
+            });
         let dimensions = match project.vars.get("custom_calendar_dimension_list") {
-            Some(serde_json::Value::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+            Some(serde_json::Value::Array(items)) => {
+                items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect()
+            }
             _ => Vec::new(),
         };
         let mut shared = Shared {
@@ -186,7 +213,10 @@ impl Compiler {
             target_schema: options.target_schema,
             target_name: options.target_name,
             env: options.env_vars,
-            calendar: CalendarSpec { relation: None, dimensions },
+            calendar: CalendarSpec {
+                relation: None,
+                dimensions,
+            },
             calendar_model,
         };
         shared.calendar.relation = shared.calendar_model.as_deref().and_then(|m| shared.relation(m));
@@ -217,7 +247,12 @@ impl Compiler {
     pub fn compile(&self, sql: &str) -> Result<Compiled, CompileError> {
         if !sql.contains('{') {
             // Plain SQL: nothing to render.
-            return Ok(Compiled { sql: sql.to_string(), depends_on: Vec::new(), metrics: Vec::new(), materialized: None });
+            return Ok(Compiled {
+                sql: sql.to_string(),
+                depends_on: Vec::new(),
+                metrics: Vec::new(),
+                materialized: None,
+            });
         }
         self.render("<query>", sql, None)
     }
@@ -225,7 +260,10 @@ impl Compiler {
     /// Compiles one of the project's models.
     pub fn compile_model(&self, name: &str) -> Result<Compiled, CompileError> {
         let model = self.shared.project.models.get(name).ok_or_else(|| {
-            CompileError::new(ErrorKind::UnknownRelation, format!("no model named '{name}' in the project"))
+            CompileError::new(
+                ErrorKind::UnknownRelation,
+                format!("no model named '{name}' in the project"),
+            )
         })?;
         let path = model.path.display().to_string();
         self.render(&path, &model.raw_sql, Some((name.to_string(), path.clone())))
@@ -248,7 +286,10 @@ impl Compiler {
         if let Ok(mut s) = cell.0.lock() {
             s.model = model.clone();
         }
-        let this = model.as_ref().and_then(|(m, _)| self.shared.relation(m)).map(Value::from_safe_string);
+        let this = model
+            .as_ref()
+            .and_then(|(m, _)| self.shared.relation(m))
+            .map(Value::from_safe_string);
         let ctx = minijinja::context! {
             __strata => Value::from_dyn_object(cell.clone()),
             this => this,
@@ -256,7 +297,10 @@ impl Compiler {
         let rendered = self.env.render_named_str(name, source, ctx);
         let mut state = std::mem::take(&mut *cell.0.lock().unwrap_or_else(|e| e.into_inner()));
         let location = |line: Option<usize>| {
-            model.as_ref().map(|(_, path)| Location { file: PathBuf::from(path), line: line.unwrap_or(0) })
+            model.as_ref().map(|(_, path)| Location {
+                file: PathBuf::from(path),
+                line: line.unwrap_or(0),
+            })
         };
         match rendered {
             Ok(sql) => {
@@ -268,7 +312,12 @@ impl Compiler {
                         location: location(None),
                     })?),
                 };
-                Ok(Compiled { sql, depends_on: state.depends_on, metrics: state.metrics, materialized })
+                Ok(Compiled {
+                    sql,
+                    depends_on: state.depends_on,
+                    metrics: state.metrics,
+                    materialized,
+                })
             }
             Err(err) => {
                 let mut e = state.error.take().unwrap_or_else(|| {

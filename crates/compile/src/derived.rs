@@ -18,7 +18,10 @@ pub(crate) fn derived_sql(metric: &Metric, value: &dyn Fn(&str) -> Option<String
         let Some(v) = value(name) else {
             return Err(CompileError::new(
                 ErrorKind::UnknownMetric,
-                format!("The derived metric {} depends on a metric named '{name}' which was not found", metric.name),
+                format!(
+                    "The derived metric {} depends on a metric named '{name}' which was not found",
+                    metric.name
+                ),
             ));
         };
         out.push_str(&expr[last..start]);
@@ -38,8 +41,16 @@ fn guard_division(sql: &str) -> Option<String> {
     let mut expr = Parser::new(&dialect).try_with_sql(sql).ok()?.parse_expr().ok()?;
     let mut failed = false;
     let _ = visit_expressions_mut(&mut expr, |e| {
-        if let Expr::BinaryOp { op: BinaryOperator::Divide, right, .. } = e {
-            match Parser::new(&dialect).try_with_sql(&format!("nullif({right}, 0)")).and_then(|mut p| p.parse_expr()) {
+        if let Expr::BinaryOp {
+            op: BinaryOperator::Divide,
+            right,
+            ..
+        } = e
+        {
+            match Parser::new(&dialect)
+                .try_with_sql(&format!("nullif({right}, 0)"))
+                .and_then(|mut p| p.parse_expr())
+            {
                 Ok(wrapped) => **right = wrapped,
                 Err(_) => failed = true,
             }
@@ -56,7 +67,10 @@ mod tests {
     #[test]
     fn wraps_every_divisor() {
         assert_eq!(guard_division("a / b").as_deref(), Some("(a / nullif(b, 0))"));
-        assert_eq!(guard_division("(a + 1) / (b - c) / d").as_deref(), Some("((a + 1) / nullif((b - c), 0) / nullif(d, 0))"));
+        assert_eq!(
+            guard_division("(a + 1) / (b - c) / d").as_deref(),
+            Some("((a + 1) / nullif((b - c), 0) / nullif(d, 0))")
+        );
         assert_eq!(guard_division("a * 2").as_deref(), Some("(a * 2)"));
     }
 }

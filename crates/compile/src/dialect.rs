@@ -157,7 +157,11 @@ impl Dialect for BigQuery {
         format!("`{}`", ident.replace('`', "\\`"))
     }
     fn date_trunc(&self, grain: &str, expr: &str) -> String {
-        let part = if grain == "week" { "week(monday)".to_string() } else { grain.to_string() };
+        let part = if grain == "week" {
+            "week(monday)".to_string()
+        } else {
+            grain.to_string()
+        };
         format!("date_trunc(cast({expr} as date), {part})")
     }
     fn date_add(&self, period: &str, count: i64, expr: &str) -> String {

@@ -50,7 +50,11 @@ pub struct CompileError {
 
 impl CompileError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        CompileError { kind, message: message.into(), location: None }
+        CompileError {
+            kind,
+            message: message.into(),
+            location: None,
+        }
     }
 
     pub(crate) fn argument(message: impl Into<String>) -> Self {

@@ -69,30 +69,33 @@ pub(crate) fn environment(shared: Arc<Shared>) -> Environment<'static> {
     env.set_recursion_limit(200);
 
     let s = shared.clone();
-    env.add_function("ref", move |state: &State, args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
-        let args = args.0.into_iter().map(Value::from);
-        let names: Vec<String> = args.filter(|a| !a.is_kwargs()).map(|a| a.to_string()).collect();
-        let Some(name) = names.last() else {
-            return Err(fail(state, CompileError::argument("ref() needs a model name")));
-        };
-        match s.relation(name) {
-            Some(rel) => {
-                add_dependency(state, name);
-                Ok(Value::from_safe_string(rel))
+    env.add_function(
+        "ref",
+        move |state: &State, args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
+            let args = args.0.into_iter().map(Value::from);
+            let names: Vec<String> = args.filter(|a| !a.is_kwargs()).map(|a| a.to_string()).collect();
+            let Some(name) = names.last() else {
+                return Err(fail(state, CompileError::argument("ref() needs a model name")));
+            };
+            match s.relation(name) {
+                Some(rel) => {
+                    add_dependency(state, name);
+                    Ok(Value::from_safe_string(rel))
+                }
+                None => {
+                    let who = with_state(state, |st| st.model.clone()).flatten();
+                    let message = match who {
+                        Some((model, path)) => format!(
+                            "Model 'model.{}.{model}' ({path}) depends on a node named '{name}' which was not found",
+                            s.project.name
+                        ),
+                        None => format!("ref('{name}'): no model or seed named '{name}' was found"),
+                    };
+                    Err(fail(state, CompileError::new(ErrorKind::UnknownRelation, message)))
+                }
             }
-            None => {
-                let who = with_state(state, |st| st.model.clone()).flatten();
-                let message = match who {
-                    Some((model, path)) => format!(
-                        "Model 'model.{}.{model}' ({path}) depends on a node named '{name}' which was not found",
-                        s.project.name
-                    ),
-                    None => format!("ref('{name}'): no model or seed named '{name}' was found"),
-                };
-                Err(fail(state, CompileError::new(ErrorKind::UnknownRelation, message)))
-            }
-        }
-    });
+        },
+    );
 
     let s = shared.clone();
     env.add_function("source", move |state: &State, source_name: String, table: String| -> Result<Value, Error> {
@@ -113,27 +116,38 @@ pub(crate) fn environment(shared: Arc<Shared>) -> Environment<'static> {
     });
 
     let s = shared.clone();
-    env.add_function("var", move |state: &State, name: String, default: Option<Value>| -> Result<Value, Error> {
-        match s.project.vars.get(&name) {
-            Some(v) => Ok(json_to_value(v)),
-            None => default.ok_or_else(|| {
-                fail(
-                    state,
-                    CompileError::argument(format!("Required var '{name}' not found in config: set it under 'vars:' in dbt_project.yml")),
-                )
-            }),
-        }
-    });
+    env.add_function(
+        "var",
+        move |state: &State, name: String, default: Option<Value>| -> Result<Value, Error> {
+            match s.project.vars.get(&name) {
+                Some(v) => Ok(json_to_value(v)),
+                None => default.ok_or_else(|| {
+                    fail(
+                        state,
+                        CompileError::argument(format!(
+                            "Required var '{name}' not found in config: set it under 'vars:' in dbt_project.yml"
+                        )),
+                    )
+                }),
+            }
+        },
+    );
 
     let s = shared.clone();
-    env.add_function("env_var", move |state: &State, name: String, default: Option<Value>| -> Result<Value, Error> {
-        match s.env.get(&name) {
-            Some(v) => Ok(Value::from(v.clone())),
-            None => default.ok_or_else(|| {
-                fail(state, CompileError::argument(format!("Env var required but not provided: '{name}'")))
-            }),
-        }
-    });
+    env.add_function(
+        "env_var",
+        move |state: &State, name: String, default: Option<Value>| -> Result<Value, Error> {
+            match s.env.get(&name) {
+                Some(v) => Ok(Value::from(v.clone())),
+                None => default.ok_or_else(|| {
+                    fail(
+                        state,
+                        CompileError::argument(format!("Env var required but not provided: '{name}'")),
+                    )
+                }),
+            }
+        },
+    );
 
     env.add_function("config", |state: &State, kwargs: Kwargs| -> Result<Value, Error> {
         let keys: Vec<String> = kwargs.args().map(str::to_string).collect();
@@ -151,12 +165,16 @@ pub(crate) fn environment(shared: Arc<Shared>) -> Environment<'static> {
 
     env.add_function("is_incremental", || false);
     env.add_function("log", |_args: Rest<ValueOrKwargs>| Value::from(""));
-    env.add_function("run_query", |state: &State, _args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
-        Err(fail(state, refused("run_query")))
-    });
-    env.add_function("statement", |state: &State, _args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
-        Err(fail(state, refused("statement blocks")))
-    });
+    env.add_function(
+        "run_query",
+        |state: &State, _args: Rest<ValueOrKwargs>| -> Result<Value, Error> { Err(fail(state, refused("run_query"))) },
+    );
+    env.add_function(
+        "statement",
+        |state: &State, _args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
+            Err(fail(state, refused("statement blocks")))
+        },
+    );
 
     let s = shared.clone();
     env.add_function("metric", move |state: &State, name: String| -> Result<Value, Error> {
@@ -168,19 +186,28 @@ pub(crate) fn environment(shared: Arc<Shared>) -> Environment<'static> {
     });
 
     let s = shared.clone();
-    env.add_function("date_trunc", move |datepart: String, date: String| s.dialect.date_trunc(&datepart, &date));
-    let s = shared.clone();
-    env.add_function("dateadd", move |state: &State, datepart: String, interval: Value, from: String| {
-        match interval.as_i64() {
-            Some(n) => Ok(s.dialect.date_add(&datepart, n, &from)),
-            None => Err(fail(state, CompileError::argument(format!("dateadd: interval must be a whole number, got {interval}")))),
-        }
+    env.add_function("date_trunc", move |datepart: String, date: String| {
+        s.dialect.date_trunc(&datepart, &date)
     });
+    let s = shared.clone();
+    env.add_function(
+        "dateadd",
+        move |state: &State, datepart: String, interval: Value, from: String| match interval.as_i64() {
+            Some(n) => Ok(s.dialect.date_add(&datepart, n, &from)),
+            None => Err(fail(
+                state,
+                CompileError::argument(format!("dateadd: interval must be a whole number, got {interval}")),
+            )),
+        },
+    );
 
     let target: BTreeMap<String, Value> = [
         ("type", Value::from(shared.dialect.name())),
         ("name", Value::from(shared.target_name.clone())),
-        ("schema", Value::from(shared.target_schema.clone().unwrap_or_else(|| "main".into()))),
+        (
+            "schema",
+            Value::from(shared.target_schema.clone().unwrap_or_else(|| "main".into())),
+        ),
         ("database", Value::from(shared.project.name.clone())),
         ("profile_name", Value::from("strata")),
         ("threads", Value::from(1)),
@@ -190,12 +217,45 @@ pub(crate) fn environment(shared: Arc<Shared>) -> Environment<'static> {
     .collect();
     env.add_global("target", Value::from(target));
     env.add_global("execute", true);
-    env.add_global("flags", Value::from(BTreeMap::from([("FULL_REFRESH".to_string(), Value::from(false))])));
-    env.add_global("metrics", Value::from_object(Namespace { shared: shared.clone(), name: "metrics" }));
-    env.add_global("dbt", Value::from_object(Namespace { shared: shared.clone(), name: "dbt" }));
-    env.add_global("dbt_utils", Value::from_object(Namespace { shared: shared.clone(), name: "dbt_utils" }));
-    env.add_global("adapter", Value::from_object(Namespace { shared: shared.clone(), name: "adapter" }));
-    env.add_global("exceptions", Value::from_object(Namespace { shared, name: "exceptions" }));
+    env.add_global(
+        "flags",
+        Value::from(BTreeMap::from([("FULL_REFRESH".to_string(), Value::from(false))])),
+    );
+    env.add_global(
+        "metrics",
+        Value::from_object(Namespace {
+            shared: shared.clone(),
+            name: "metrics",
+        }),
+    );
+    env.add_global(
+        "dbt",
+        Value::from_object(Namespace {
+            shared: shared.clone(),
+            name: "dbt",
+        }),
+    );
+    env.add_global(
+        "dbt_utils",
+        Value::from_object(Namespace {
+            shared: shared.clone(),
+            name: "dbt_utils",
+        }),
+    );
+    env.add_global(
+        "adapter",
+        Value::from_object(Namespace {
+            shared: shared.clone(),
+            name: "adapter",
+        }),
+    );
+    env.add_global(
+        "exceptions",
+        Value::from_object(Namespace {
+            shared,
+            name: "exceptions",
+        }),
+    );
     env
 }
 
@@ -334,7 +394,9 @@ pub(crate) fn arg(v: &Value) -> Arg {
             _ => Arg::Float(f64::try_from(v.clone()).unwrap_or(f64::NAN)),
         },
         ValueKind::String => Arg::Str(v.as_str().unwrap_or_default().to_string()),
-        ValueKind::Seq | ValueKind::Iterable => Arg::List(v.try_iter().map(|it| it.map(|x| arg(&x)).collect()).unwrap_or_default()),
+        ValueKind::Seq | ValueKind::Iterable => {
+            Arg::List(v.try_iter().map(|it| it.map(|x| arg(&x)).collect()).unwrap_or_default())
+        }
         ValueKind::Map => {
             if let Some(m) = v.downcast_object_ref::<MetricNode>() {
                 return Arg::Str(m.0.clone());
@@ -373,18 +435,30 @@ fn date_spine(s: &Shared, args: &[Value]) -> Result<Value, CompileError> {
     let a = bind(args, &["datepart", "start_date", "end_date"], "date_spine")?;
     let datepart = text(&a[0]);
     if datepart != "day" {
-        return Err(CompileError::argument(format!("date_spine supports datepart 'day' only, got '{datepart}'")));
+        return Err(CompileError::argument(format!(
+            "date_spine supports datepart 'day' only, got '{datepart}'"
+        )));
     }
     let (start, end) = (text(&a[1]), text(&a[2]));
     // dbt's date spine excludes its end date.
     let last = s.dialect.date_add("day", -1, &format!("cast({end} as date)"));
-    Ok(Value::from(s.dialect.day_series(&format!("cast({start} as date)"), &last)))
+    Ok(Value::from(
+        s.dialect.day_series(&format!("cast({start} as date)"), &last),
+    ))
 }
 
 /// `metrics.calculate(...)` and `metrics.develop(...)`.
 fn calculate(s: &Arc<Shared>, state: &State, args: &[Value], develop: bool) -> Result<Value, CompileError> {
-    const CALCULATE: &[&str] =
-        &["metric_list", "grain", "dimensions", "secondary_calculations", "start_date", "end_date", "where", "date_alias"];
+    const CALCULATE: &[&str] = &[
+        "metric_list",
+        "grain",
+        "dimensions",
+        "secondary_calculations",
+        "start_date",
+        "end_date",
+        "where",
+        "date_alias",
+    ];
     const DEVELOP: &[&str] = &[
         "develop_yml",
         "metric_list",
@@ -396,12 +470,19 @@ fn calculate(s: &Arc<Shared>, state: &State, args: &[Value], develop: bool) -> R
         "where",
         "date_alias",
     ];
-    let macro_name = if develop { "metrics.develop" } else { "metrics.calculate" };
+    let macro_name = if develop {
+        "metrics.develop"
+    } else {
+        "metrics.calculate"
+    };
     let mut a = bind(args, if develop { DEVELOP } else { CALCULATE }, macro_name)?;
     let develop_metrics = if develop {
         let yml = a.remove(0);
         let Some(text) = yml.as_str() else {
-            return Err(CompileError::argument(format!("{macro_name}: develop_yml must be a YAML string, got {}", describe(&arg(&yml)))));
+            return Err(CompileError::argument(format!(
+                "{macro_name}: develop_yml must be a YAML string, got {}",
+                describe(&arg(&yml))
+            )));
         };
         parse_develop_yaml(s, state, text)?
     } else {
@@ -431,7 +512,10 @@ fn calculate(s: &Arc<Shared>, state: &State, args: &[Value], develop: bool) -> R
         match arg(v) {
             Arg::None => Ok(None),
             Arg::Str(s) => Ok(Some(s)),
-            other => Err(CompileError::argument(format!("{macro_name}: {name} must be a string, got {}", describe(&other)))),
+            other => Err(CompileError::argument(format!(
+                "{macro_name}: {name} must be a string, got {}",
+                describe(&other)
+            ))),
         }
     };
     let grain = string_arg(&a[1], "grain")?.map(|g| g.to_lowercase());
@@ -453,7 +537,10 @@ fn calculate(s: &Arc<Shared>, state: &State, args: &[Value], develop: bool) -> R
             )));
         }
         other => {
-            return Err(CompileError::argument(format!("{macro_name}: dimensions must be a list, got {}", describe(&other))));
+            return Err(CompileError::argument(format!(
+                "{macro_name}: dimensions must be a list, got {}",
+                describe(&other)
+            )));
         }
     };
     let secondary_calculations = match arg(&a[3]) {
@@ -475,8 +562,12 @@ fn calculate(s: &Arc<Shared>, state: &State, args: &[Value], develop: bool) -> R
             )));
         }
     };
-    let start_date = string_arg(&a[4], "start_date")?.map(|d| check_date("start_date", &d)).transpose()?;
-    let end_date = string_arg(&a[5], "end_date")?.map(|d| check_date("end_date", &d)).transpose()?;
+    let start_date = string_arg(&a[4], "start_date")?
+        .map(|d| check_date("start_date", &d))
+        .transpose()?;
+    let end_date = string_arg(&a[5], "end_date")?
+        .map(|d| check_date("end_date", &d))
+        .transpose()?;
     let where_clause = match arg(&a[6]) {
         Arg::None => None,
         Arg::Str(w) => Some(w),
@@ -485,12 +576,30 @@ fn calculate(s: &Arc<Shared>, state: &State, args: &[Value], develop: bool) -> R
                 "{macro_name}: where must be one SQL string, like where=\"country = 'France'\"; a list of conditions is no longer supported"
             )));
         }
-        other => return Err(CompileError::argument(format!("{macro_name}: where must be a string, got {}", describe(&other)))),
+        other => {
+            return Err(CompileError::argument(format!(
+                "{macro_name}: where must be a string, got {}",
+                describe(&other)
+            )));
+        }
     };
     let date_alias = string_arg(&a[7], "date_alias")?;
-    let query = MetricQuery { metrics, grain, dimensions, secondary_calculations, start_date, end_date, where_clause, date_alias };
+    let query = MetricQuery {
+        metrics,
+        grain,
+        dimensions,
+        secondary_calculations,
+        start_date,
+        end_date,
+        where_clause,
+        date_alias,
+    };
 
-    let source = DevelopSource { shared: s, develop: &develop_metrics, state };
+    let source = DevelopSource {
+        shared: s,
+        develop: &develop_metrics,
+        state,
+    };
     let compiled = s.metric_query_sql(&query, &source)?;
     for dep in compiled.depends_on {
         add_dependency(state, &dep);
@@ -517,28 +626,45 @@ impl MetricSource for DevelopSource<'_> {
         if let Some(m) = self.develop.iter().find(|m| m.name == name) {
             return Ok(m);
         }
-        self.shared.project.metrics.get(name).ok_or_else(|| self.shared.unknown_metric(self.state, name))
+        self.shared
+            .project
+            .metrics
+            .get(name)
+            .ok_or_else(|| self.shared.unknown_metric(self.state, name))
     }
 }
 
 fn parse_develop_yaml(s: &Shared, state: &State, text: &str) -> Result<Vec<Metric>, CompileError> {
-    let file = with_state(state, |st| st.model.as_ref().map(|m| m.1.clone())).flatten().unwrap_or_else(|| "develop_yml".into());
+    let file = with_state(state, |st| st.model.as_ref().map(|m| m.1.clone()))
+        .flatten()
+        .unwrap_or_else(|| "develop_yml".into());
     let bad = |message: String| CompileError::new(ErrorKind::InvalidDefinition, format!("metrics.develop: {message}"));
-    let doc = yaml::parse(text).map_err(|e| bad(format!("develop_yml is not valid YAML (line {}): {}", e.pos.line, e.message)))?;
-    let Some(Node { value: NodeValue::Seq(items), .. }) = doc.get("metrics") else {
+    let doc = yaml::parse(text).map_err(|e| {
+        bad(format!(
+            "develop_yml is not valid YAML (line {}): {}",
+            e.pos.line, e.message
+        ))
+    })?;
+    let Some(Node {
+        value: NodeValue::Seq(items),
+        ..
+    }) = doc.get("metrics")
+    else {
         return Err(bad("develop_yml must have a 'metrics:' list".into()));
     };
     let mut out: Vec<Metric> = Vec::new();
     for item in items {
-        let m = parse_metric(item, std::path::Path::new(&file), &s.project.name).map_err(|errs| {
-            bad(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
-        })?;
+        let m = parse_metric(item, std::path::Path::new(&file), &s.project.name)
+            .map_err(|errs| bad(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
         if let Some(model) = &m.model
             && !s.project.has_node(model)
         {
             return Err(CompileError::new(
                 ErrorKind::UnknownRelation,
-                format!("metrics.develop: metric '{}' refers to model '{model}', which was not found", m.name),
+                format!(
+                    "metrics.develop: metric '{}' refers to model '{model}', which was not found",
+                    m.name
+                ),
             ));
         }
         out.push(m);
@@ -551,11 +677,16 @@ pub(crate) fn json_to_value(v: &serde_json::Value) -> Value {
     match v {
         serde_json::Value::Null => Value::from(()),
         serde_json::Value::Bool(b) => Value::from(*b),
-        serde_json::Value::Number(n) => n.as_i64().map(Value::from).unwrap_or_else(|| Value::from(n.as_f64().unwrap_or(0.0))),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .map(Value::from)
+            .unwrap_or_else(|| Value::from(n.as_f64().unwrap_or(0.0))),
         serde_json::Value::String(s) => Value::from(s.clone()),
         serde_json::Value::Array(items) => Value::from(items.iter().map(json_to_value).collect::<Vec<_>>()),
-        serde_json::Value::Object(map) => {
-            Value::from(map.iter().map(|(k, v)| (k.clone(), json_to_value(v))).collect::<BTreeMap<String, Value>>())
-        }
+        serde_json::Value::Object(map) => Value::from(
+            map.iter()
+                .map(|(k, v)| (k.clone(), json_to_value(v)))
+                .collect::<BTreeMap<String, Value>>(),
+        ),
     }
 }

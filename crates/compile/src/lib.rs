@@ -20,6 +20,6 @@ mod sql;
 
 pub use compiler::{CompileOptions, Compiled, Compiler};
 pub use dialect::{BigQuery, DIALECTS, Databricks, Dialect, DuckDb, Postgres, Redshift, Snowflake, dialect_named};
-pub use sql::ident as quote_ident;
 pub use error::{CompileError, ErrorKind};
 pub use query::{Aggregate, Arg, Calculation, Comparison, MetricQuery, SecondaryCalculation, secondary_from_fields};
+pub use sql::ident as quote_ident;

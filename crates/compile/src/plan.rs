@@ -87,7 +87,10 @@ pub(crate) fn plan<'a>(
     let mut calendar_dimensions = Vec::new();
     for dim in &query.dimensions {
         if dimensions.contains(&dim.as_str()) || calendar_dimensions.contains(&dim.as_str()) {
-            return Err(CompileError::new(ErrorKind::InvalidArgument, format!("the dimension '{dim}' is listed twice")));
+            return Err(CompileError::new(
+                ErrorKind::InvalidArgument,
+                format!("the dimension '{dim}' is listed twice"),
+            ));
         }
         if calendar.dimensions.iter().any(|c| c == dim) {
             calendar_dimensions.push(dim.as_str());
@@ -95,10 +98,17 @@ pub(crate) fn plan<'a>(
         }
         for m in &metrics {
             if !m.dimensions.iter().any(|d| d == dim) {
-                let available = if m.dimensions.is_empty() { "none".to_string() } else { m.dimensions.join(", ") };
+                let available = if m.dimensions.is_empty() {
+                    "none".to_string()
+                } else {
+                    m.dimensions.join(", ")
+                };
                 return Err(CompileError::new(
                     ErrorKind::UnknownDimension,
-                    format!("The dimension {dim} is not part of the metric {} (its dimensions: {available})", m.name),
+                    format!(
+                        "The dimension {dim} is not part of the metric {} (its dimensions: {available})",
+                        m.name
+                    ),
                 ));
             }
         }
@@ -118,7 +128,9 @@ pub(crate) fn plan<'a>(
     if let Some(alias) = &query.date_alias
         && !is_simple_identifier(alias)
     {
-        return Err(CompileError::argument(format!("date_alias must be a plain column name, got '{alias}'")));
+        return Err(CompileError::argument(format!(
+            "date_alias must be a plain column name, got '{alias}'"
+        )));
     }
 
     let groups = group_base_metrics(&metrics);
@@ -150,7 +162,10 @@ fn metric_tree<'a>(query: &MetricQuery, source: &'a dyn MetricSource) -> Result<
         if path.iter().any(|p| p == name) {
             return Err(CompileError::new(
                 ErrorKind::InvalidDefinition,
-                format!("derived metrics refer to each other in a cycle: {} -> {name}", path.join(" -> ")),
+                format!(
+                    "derived metrics refer to each other in a cycle: {} -> {name}",
+                    path.join(" -> ")
+                ),
             ));
         }
         let metric = source.metric(name)?;
@@ -177,7 +192,9 @@ fn check_grain(
 ) -> Result<(), CompileError> {
     let Some(grain) = grain else {
         if !query.secondary_calculations.is_empty() {
-            return Err(CompileError::argument("Using secondary calculations without a grain is not supported."));
+            return Err(CompileError::argument(
+                "Using secondary calculations without a grain is not supported.",
+            ));
         }
         for m in metrics {
             if m.config.restrict_no_time_grain {
@@ -241,7 +258,11 @@ fn secondary_columns<'a>(
 ) -> Result<Vec<SecondaryColumn<'a>>, CompileError> {
     let mut out: Vec<SecondaryColumn<'a>> = Vec::new();
     let Some(grain) = grain else { return Ok(out) };
-    let requested: Vec<&'a Metric> = metrics.iter().copied().filter(|m| query.metrics.contains(&m.name)).collect();
+    let requested: Vec<&'a Metric> = metrics
+        .iter()
+        .copied()
+        .filter(|m| query.metrics.contains(&m.name))
+        .collect();
     for calc in &query.secondary_calculations {
         if let Some(list) = &calc.metric_list {
             for name in list {
@@ -271,7 +292,9 @@ fn secondary_columns<'a>(
                 continue;
             }
             let aggregate = match &calc.calculation {
-                Calculation::PeriodToDate { aggregate, .. } | Calculation::Rolling { aggregate, .. } => Some(*aggregate),
+                Calculation::PeriodToDate { aggregate, .. } | Calculation::Rolling { aggregate, .. } => {
+                    Some(*aggregate)
+                }
                 _ => None,
             };
             if let Some(agg) = aggregate {
@@ -290,7 +313,11 @@ fn secondary_columns<'a>(
                     "two output columns would be named {column}; give the secondary calculations different aliases"
                 )));
             }
-            out.push(SecondaryColumn { metric: m, calc, column });
+            out.push(SecondaryColumn {
+                metric: m,
+                calc,
+                column,
+            });
         }
     }
     Ok(out)
@@ -301,7 +328,10 @@ fn group_base_metrics<'a>(metrics: &[&'a Metric]) -> Vec<Group<'a>> {
     for m in metrics.iter().copied().filter(|m| !m.is_derived()) {
         let model = m.model.as_deref().unwrap_or_default();
         let found = groups.iter_mut().find(|g| {
-            g.model == model && g.timestamp == m.timestamp.as_deref() && g.filters == m.filters.as_slice() && g.window == m.window
+            g.model == model
+                && g.timestamp == m.timestamp.as_deref()
+                && g.filters == m.filters.as_slice()
+                && g.window == m.window
         });
         match found {
             Some(g) => g.metrics.push(m),

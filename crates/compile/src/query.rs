@@ -76,11 +76,22 @@ pub enum Comparison {
 /// What a secondary calculation computes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Calculation {
-    PeriodOverPeriod { comparison: Comparison, interval: u32 },
-    PeriodToDate { aggregate: Aggregate, period: String },
+    PeriodOverPeriod {
+        comparison: Comparison,
+        interval: u32,
+    },
+    PeriodToDate {
+        aggregate: Aggregate,
+        period: String,
+    },
     /// `interval: None` rolls over every period so far.
-    Rolling { aggregate: Aggregate, interval: Option<u32> },
-    Prior { interval: u32 },
+    Rolling {
+        aggregate: Aggregate,
+        interval: Option<u32>,
+    },
+    Prior {
+        interval: u32,
+    },
 }
 
 /// A secondary calculation, computed over the metric's periods after aggregation.
@@ -107,8 +118,14 @@ impl SecondaryCalculation {
                 format!("{metric}_{strategy}_to_{interval}_{grain}_ago")
             }
             Calculation::PeriodToDate { aggregate, period } => format!("{metric}_{aggregate}_for_{period}"),
-            Calculation::Rolling { aggregate, interval: Some(i) } => format!("{metric}_rolling_{aggregate}_{i}_{grain}"),
-            Calculation::Rolling { aggregate, interval: None } => format!("{metric}_rolling_{aggregate}"),
+            Calculation::Rolling {
+                aggregate,
+                interval: Some(i),
+            } => format!("{metric}_rolling_{aggregate}_{i}_{grain}"),
+            Calculation::Rolling {
+                aggregate,
+                interval: None,
+            } => format!("{metric}_rolling_{aggregate}"),
             Calculation::Prior { interval } => format!("{metric}_{interval}_{grain}s_prior"),
         }
     }
@@ -153,7 +170,13 @@ impl Arg {
 /// Builds a secondary calculation from the fields of a dict such as
 /// `{"calculation": "rolling", "aggregate": "sum", "interval": 3}`.
 pub fn secondary_from_fields(fields: &[(String, Arg)]) -> Result<SecondaryCalculation, CompileError> {
-    let get = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v).filter(|v| **v != Arg::None);
+    let get = |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .filter(|v| **v != Arg::None)
+    };
     let Some(Arg::Str(kind)) = get("calculation") else {
         return Err(CompileError::argument(
             "a secondary calculation needs a 'calculation' key: period_over_period, period_to_date, rolling or prior",
@@ -193,9 +216,14 @@ pub fn secondary_from_fields(fields: &[(String, Arg)]) -> Result<SecondaryCalcul
         match get("aggregate") {
             None => Err(CompileError::argument(format!("aggregate not provided to {kind}"))),
             Some(Arg::Str(s)) => Aggregate::parse(s).ok_or_else(|| {
-                CompileError::argument(format!("unknown aggregate '{s}' for {kind} (expected min, max, sum or average)"))
+                CompileError::argument(format!(
+                    "unknown aggregate '{s}' for {kind} (expected min, max, sum or average)"
+                ))
             }),
-            Some(other) => Err(CompileError::argument(format!("the aggregate of {kind} must be a string, got {}", describe(other)))),
+            Some(other) => Err(CompileError::argument(format!(
+                "the aggregate of {kind} must be a string, got {}",
+                describe(other)
+            ))),
         }
     };
     let calculation = match kind.as_str() {
@@ -203,7 +231,11 @@ pub fn secondary_from_fields(fields: &[(String, Arg)]) -> Result<SecondaryCalcul
             let comparison = match get("comparison_strategy") {
                 Some(Arg::Str(s)) if s == "difference" => Comparison::Difference,
                 Some(Arg::Str(s)) if s == "ratio" => Comparison::Ratio,
-                None => return Err(CompileError::argument("comparison_strategy not provided to period_over_period")),
+                None => {
+                    return Err(CompileError::argument(
+                        "comparison_strategy not provided to period_over_period",
+                    ));
+                }
                 Some(other) => {
                     return Err(CompileError::argument(format!(
                         "bad comparison_strategy for period_over_period: {} (expected 'difference' or 'ratio')",
@@ -211,20 +243,34 @@ pub fn secondary_from_fields(fields: &[(String, Arg)]) -> Result<SecondaryCalcul
                     )));
                 }
             };
-            Calculation::PeriodOverPeriod { comparison, interval: interval(true)?.unwrap_or(1) }
+            Calculation::PeriodOverPeriod {
+                comparison,
+                interval: interval(true)?.unwrap_or(1),
+            }
         }
         "period_to_date" => {
             let period = match get("period") {
                 Some(Arg::Str(p)) => p.to_lowercase(),
                 None => return Err(CompileError::argument("period not provided to period_to_date")),
                 Some(other) => {
-                    return Err(CompileError::argument(format!("the period of period_to_date must be a grain name, got {}", describe(other))));
+                    return Err(CompileError::argument(format!(
+                        "the period of period_to_date must be a grain name, got {}",
+                        describe(other)
+                    )));
                 }
             };
-            Calculation::PeriodToDate { aggregate: aggregate()?, period }
+            Calculation::PeriodToDate {
+                aggregate: aggregate()?,
+                period,
+            }
         }
-        "rolling" => Calculation::Rolling { aggregate: aggregate()?, interval: interval(false)? },
-        _ => Calculation::Prior { interval: interval(true)?.unwrap_or(1) },
+        "rolling" => Calculation::Rolling {
+            aggregate: aggregate()?,
+            interval: interval(false)?,
+        },
+        _ => Calculation::Prior {
+            interval: interval(true)?.unwrap_or(1),
+        },
     };
     let alias = match get("alias") {
         None => None,
@@ -252,10 +298,17 @@ pub fn secondary_from_fields(fields: &[(String, Arg)]) -> Result<SecondaryCalcul
                 .collect::<Result<_, _>>()?,
         ),
         Some(other) => {
-            return Err(CompileError::argument(format!("metric_list of {kind} must be a list of metric names, got {}", describe(other))));
+            return Err(CompileError::argument(format!(
+                "metric_list of {kind} must be a list of metric names, got {}",
+                describe(other)
+            )));
         }
     };
-    Ok(SecondaryCalculation { calculation, alias, metric_list })
+    Ok(SecondaryCalculation {
+        calculation,
+        alias,
+        metric_list,
+    })
 }
 
 /// A value as a user would recognise it in an error message.
@@ -270,7 +323,8 @@ pub(crate) fn describe(arg: &Arg) -> String {
 }
 
 pub(crate) fn is_simple_identifier(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Checks a `YYYY-MM-DD` date and returns it unchanged.
@@ -287,6 +341,8 @@ pub(crate) fn check_date(arg_name: &str, value: &str) -> Result<String, CompileE
     if ok {
         Ok(v.to_string())
     } else {
-        Err(CompileError::argument(format!("{arg_name} must be a date written YYYY-MM-DD, got '{value}'")))
+        Err(CompileError::argument(format!(
+            "{arg_name} must be a date written YYYY-MM-DD, got '{value}'"
+        )))
     }
 }

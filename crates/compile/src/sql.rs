@@ -25,18 +25,72 @@ pub(crate) struct SqlWriter<'a> {
 /// An identifier as written in SQL: bare when it is a plain lower-case name, else quoted.
 pub fn ident(dialect: &dyn Dialect, name: &str) -> String {
     let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !RESERVED.contains(&name);
     if plain { name.to_string() } else { dialect.quote(name) }
 }
 
 /// Words that cannot stand bare as column names in the dialects Strata writes.
 const RESERVED: &[&str] = &[
-    "all", "and", "any", "as", "asc", "between", "by", "case", "cast", "check", "column", "create", "cross", "current_date",
-    "date", "default", "desc", "distinct", "else", "end", "except", "false", "from", "full", "group", "having", "in",
-    "inner", "intersect", "interval", "is", "join", "left", "like", "limit", "not", "null", "offset", "on", "or", "order",
-    "outer", "right", "select", "table", "then", "time", "timestamp", "to", "true", "union", "user", "using", "when",
-    "where", "window", "with",
+    "all",
+    "and",
+    "any",
+    "as",
+    "asc",
+    "between",
+    "by",
+    "case",
+    "cast",
+    "check",
+    "column",
+    "create",
+    "cross",
+    "current_date",
+    "date",
+    "default",
+    "desc",
+    "distinct",
+    "else",
+    "end",
+    "except",
+    "false",
+    "from",
+    "full",
+    "group",
+    "having",
+    "in",
+    "inner",
+    "intersect",
+    "interval",
+    "is",
+    "join",
+    "left",
+    "like",
+    "limit",
+    "not",
+    "null",
+    "offset",
+    "on",
+    "or",
+    "order",
+    "outer",
+    "right",
+    "select",
+    "table",
+    "then",
+    "time",
+    "timestamp",
+    "to",
+    "true",
+    "union",
+    "user",
+    "using",
+    "when",
+    "where",
+    "window",
+    "with",
 ];
 
 impl SqlWriter<'_> {
@@ -63,7 +117,10 @@ impl SqlWriter<'_> {
             ctes.push(("calendar".into(), self.calendar_cte()));
         }
         for (group, relation) in self.plan.groups.iter().zip(&self.relations) {
-            ctes.push((format!("{}__aggregate", group.name), self.aggregate_cte(group, relation)));
+            ctes.push((
+                format!("{}__aggregate", group.name),
+                self.aggregate_cte(group, relation),
+            ));
         }
         let mut current = if self.plan.groups.len() == 1 {
             format!("{}__aggregate", self.plan.groups[0].name)
@@ -116,8 +173,10 @@ impl SqlWriter<'_> {
         let mut sql = match &self.calendar.relation {
             Some(relation) => format!("    select * from {relation}"),
             None => {
-                let series =
-                    d.day_series(&d.date_literal(DEFAULT_CALENDAR_START), &d.date_literal(DEFAULT_CALENDAR_END));
+                let series = d.day_series(
+                    &d.date_literal(DEFAULT_CALENDAR_START),
+                    &d.date_literal(DEFAULT_CALENDAR_END),
+                );
                 let mut s = String::from("    select\n        date_day");
                 for g in ["week", "month", "quarter", "year"] {
                     let _ = write!(s, ",\n        {} as date_{g}", d.date_trunc(g, "date_day"));
@@ -141,7 +200,9 @@ impl SqlWriter<'_> {
 
     fn aggregate_cte(&self, group: &Group<'_>, relation: &str) -> String {
         let d = self.dialect;
-        let day = group.timestamp.map(|t| format!("cast(base_model.{} as date)", self.id(t)));
+        let day = group
+            .timestamp
+            .map(|t| format!("cast(base_model.{} as date)", self.id(t)));
         let join_calendar = self.plan.grain.is_some() && (self.plan.uses_custom_calendar || group.window.is_some())
             || !self.plan.calendar_dimensions.is_empty();
         let mut select = Vec::new();
@@ -172,7 +233,10 @@ impl SqlWriter<'_> {
             select.push(format!("{} as {}", self.aggregate(m), self.id(&m.name)));
         }
 
-        let mut sql = format!("    select\n        {}\n    from {relation} as base_model", select.join(",\n        "));
+        let mut sql = format!(
+            "    select\n        {}\n    from {relation} as base_model",
+            select.join(",\n        ")
+        );
         let mut conditions = Vec::new();
         if join_calendar && let Some(day) = &day {
             match group.window {
@@ -233,14 +297,27 @@ impl SqlWriter<'_> {
         let aliases: Vec<String> = (0..self.plan.groups.len()).map(|i| format!("g{}", i + 1)).collect();
         let mut select: Vec<String> = keys
             .iter()
-            .map(|k| format!("coalesce({}) as {k}", aliases.iter().map(|a| format!("{a}.{k}")).collect::<Vec<_>>().join(", ")))
+            .map(|k| {
+                format!(
+                    "coalesce({}) as {k}",
+                    aliases
+                        .iter()
+                        .map(|a| format!("{a}.{k}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
             .collect();
         for (g, a) in self.plan.groups.iter().zip(&aliases) {
             for m in &g.metrics {
                 select.push(format!("{a}.{}", self.id(&m.name)));
             }
         }
-        let mut sql = format!("    select\n        {}\n    from {}__aggregate as g1", select.join(",\n        "), self.plan.groups[0].name);
+        let mut sql = format!(
+            "    select\n        {}\n    from {}__aggregate as g1",
+            select.join(",\n        "),
+            self.plan.groups[0].name
+        );
         for (i, g) in self.plan.groups.iter().enumerate().skip(1) {
             let a = &aliases[i];
             if keys.is_empty() {
@@ -253,12 +330,24 @@ impl SqlWriter<'_> {
                     let left = if i == 1 {
                         format!("g1.{k}")
                     } else {
-                        format!("coalesce({})", aliases[..i].iter().map(|x| format!("{x}.{k}")).collect::<Vec<_>>().join(", "))
+                        format!(
+                            "coalesce({})",
+                            aliases[..i]
+                                .iter()
+                                .map(|x| format!("{x}.{k}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
                     };
                     self.dialect.null_safe_eq(&left, &format!("{a}.{k}"))
                 })
                 .collect();
-            let _ = write!(sql, "\n    full outer join {}__aggregate as {a}\n        on {}", g.name, on.join("\n        and "));
+            let _ = write!(
+                sql,
+                "\n    full outer join {}__aggregate as {a}\n        on {}",
+                g.name,
+                on.join("\n        and ")
+            );
         }
         sql
     }
@@ -290,7 +379,10 @@ impl SqlWriter<'_> {
         let spine = if dims.is_empty() {
             "    select * from spine__time".to_string()
         } else {
-            out.push(("spine__dimensions".to_string(), format!("    select distinct {} from {input}", dims.join(", "))));
+            out.push((
+                "spine__dimensions".to_string(),
+                format!("    select distinct {} from {input}", dims.join(", ")),
+            ));
             "    select * from spine__time cross join spine__dimensions".to_string()
         };
         out.push(("spine".to_string(), spine));
@@ -300,7 +392,13 @@ impl SqlWriter<'_> {
         for m in self.plan.base_metrics() {
             select.push(format!("{input}.{}", self.id(&m.name)));
         }
-        let on: Vec<String> = keys.iter().map(|k| self.dialect.null_safe_eq(&format!("spine.{k}"), &format!("{input}.{k}"))).collect();
+        let on: Vec<String> = keys
+            .iter()
+            .map(|k| {
+                self.dialect
+                    .null_safe_eq(&format!("spine.{k}"), &format!("{input}.{k}"))
+            })
+            .collect();
         out.push((
             "spined".to_string(),
             format!(
@@ -322,12 +420,19 @@ impl SqlWriter<'_> {
             let expr = derived_sql(m, &|name| self.metric_value(name))?;
             select.push(format!("{expr} as {}", self.id(&m.name)));
         }
-        Ok(format!("    select\n        {}\n    from {input}", select.join(",\n        ")))
+        Ok(format!(
+            "    select\n        {}\n    from {input}",
+            select.join(",\n        ")
+        ))
     }
 
     fn base_value(&self, m: &Metric) -> String {
         let c = self.id(&m.name);
-        if m.config.treat_null_values_as_zero { format!("coalesce({c}, 0)") } else { c }
+        if m.config.treat_null_values_as_zero {
+            format!("coalesce({c}, 0)")
+        } else {
+            c
+        }
     }
 
     /// The SQL for a metric's value inside the metrics CTE: a base metric's column, or a

@@ -13,16 +13,34 @@ use sqlparser::parser::Parser;
 use strata_compile::{BigQuery, Databricks, Dialect, DuckDb, Postgres, Redshift, Snowflake};
 
 const QUERIES: &[(&str, &str)] = &[
-    ("sum_by_month", "metric('revenue'), grain='month', dimensions=['country']"),
+    (
+        "sum_by_month",
+        "metric('revenue'), grain='month', dimensions=['country']",
+    ),
     ("count_distinct_no_grain", "metric('customers'), dimensions=['status']"),
     ("count_all_time", "metric('all_time_orders')"),
-    ("average_and_median_quarter", "[metric('average_amount'), metric('median_amount')], grain='quarter'"),
-    ("two_models_joined", "[metric('revenue'), metric('refunds')], grain='month', dimensions=['country']"),
-    ("derived", "metric('revenue_per_customer'), grain='week', dimensions=['status']"),
-    ("derived_of_derived", "metric('net_revenue_share'), grain='year', dimensions=['country']"),
+    (
+        "average_and_median_quarter",
+        "[metric('average_amount'), metric('median_amount')], grain='quarter'",
+    ),
+    (
+        "two_models_joined",
+        "[metric('revenue'), metric('refunds')], grain='month', dimensions=['country']",
+    ),
+    (
+        "derived",
+        "metric('revenue_per_customer'), grain='week', dimensions=['status']",
+    ),
+    (
+        "derived_of_derived",
+        "metric('net_revenue_share'), grain='year', dimensions=['country']",
+    ),
     ("filtered_metric", "metric('completed_revenue'), grain='day'"),
     ("window", "metric('revenue_30d'), grain='week', dimensions=['country']"),
-    ("dates_where_alias", "metric('revenue'), grain='month', start_date='2022-01-01', end_date='2022-12-31', where=\"country = 'France'\", date_alias='month'"),
+    (
+        "dates_where_alias",
+        "metric('revenue'), grain='month', start_date='2022-01-01', end_date='2022-12-31', where=\"country = 'France'\", date_alias='month'",
+    ),
     (
         "period_over_period",
         "metric('revenue'), grain='month', secondary_calculations=[metrics.period_over_period(comparison_strategy='ratio', interval=1), metrics.period_over_period(comparison_strategy='difference', interval=12, alias='yoy')]",
@@ -35,7 +53,10 @@ const QUERIES: &[(&str, &str)] = &[
         "rolling_and_prior",
         "[metric('revenue'), metric('order_count')], grain='day', dimensions=['status', 'country'], secondary_calculations=[metrics.rolling(aggregate='average', interval=7, metric_list=['revenue']), metrics.rolling(aggregate='sum'), metrics.prior(interval=1)]",
     ),
-    ("derived_with_secondary", "metric('net_revenue'), grain='month', secondary_calculations=[{'calculation': 'rolling', 'aggregate': 'sum', 'interval': 3}]"),
+    (
+        "derived_with_secondary",
+        "metric('net_revenue'), grain='month', secondary_calculations=[{'calculation': 'rolling', 'aggregate': 'sum', 'interval': 3}]",
+    ),
 ];
 
 fn dialects() -> Vec<(&'static dyn Dialect, Box<dyn ParserDialect>)> {
@@ -56,14 +77,20 @@ fn every_feature_in_every_dialect() {
         let compiler = compiler_for(dialect);
         for (name, args) in QUERIES {
             let sql = format!("select * from {{{{ metrics.calculate({args}) }}}}");
-            let compiled = compiler.compile(&sql).unwrap_or_else(|e| panic!("{} {name}: {e}", dialect.name()));
+            let compiled = compiler
+                .compile(&sql)
+                .unwrap_or_else(|e| panic!("{} {name}: {e}", dialect.name()));
             if let Err(e) = Parser::parse_sql(parser_dialect.as_ref(), &compiled.sql) {
                 unparsable.push(format!("{} {name}: {e}", dialect.name()));
             }
             insta::assert_snapshot!(format!("{}__{name}", dialect.name()), compiled.sql);
         }
     }
-    assert!(unparsable.is_empty(), "generated SQL that its dialect cannot parse:\n{}", unparsable.join("\n"));
+    assert!(
+        unparsable.is_empty(),
+        "generated SQL that its dialect cannot parse:\n{}",
+        unparsable.join("\n")
+    );
 }
 
 #[test]

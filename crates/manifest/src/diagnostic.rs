@@ -34,7 +34,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(location: Location, message: impl Into<String>) -> Self {
-        Diagnostic { location, subject: None, field: None, message: message.into() }
+        Diagnostic {
+            location,
+            subject: None,
+            field: None,
+            message: message.into(),
+        }
     }
 
     pub fn subject(mut self, subject: impl Into<String>) -> Self {

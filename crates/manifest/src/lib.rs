@@ -11,7 +11,7 @@ pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
 pub use metric::{
-    CalculationMethod, Filter, Metric, MetricConfig, STANDARD_GRAINS, Window, WindowPeriod, metric_ref_spans, metric_refs,
-    name_problem, parse_metric, parse_ref,
+    CalculationMethod, Filter, Metric, MetricConfig, STANDARD_GRAINS, Window, WindowPeriod, metric_ref_spans,
+    metric_refs, name_problem, parse_metric, parse_ref,
 };
 pub use project::{Column, Exposure, Materialization, Model, Project, Seed, Source, load_project};

@@ -98,7 +98,11 @@ pub struct MetricConfig {
 
 impl Default for MetricConfig {
     fn default() -> Self {
-        MetricConfig { enabled: true, treat_null_values_as_zero: true, restrict_no_time_grain: false }
+        MetricConfig {
+            enabled: true,
+            treat_null_values_as_zero: true,
+            restrict_no_time_grain: false,
+        }
     }
 }
 
@@ -160,9 +164,17 @@ const KNOWN_FIELDS: &[&str] = &[
 
 /// Reads one entry of a `metrics:` list. Every problem is reported, not just the first.
 pub fn parse_metric(node: &Node, file: &Path, package: &str) -> Result<Metric, Vec<Diagnostic>> {
-    let mut p = MetricParser { file, errors: Vec::new(), subject: None };
+    let mut p = MetricParser {
+        file,
+        errors: Vec::new(),
+        subject: None,
+    };
     let metric = p.parse(node, package);
-    if p.errors.is_empty() { Ok(metric.expect("no errors means a metric")) } else { Err(p.errors) }
+    if p.errors.is_empty() {
+        Ok(metric.expect("no errors means a metric"))
+    } else {
+        Err(p.errors)
+    }
 }
 
 struct MetricParser<'a> {
@@ -173,7 +185,10 @@ struct MetricParser<'a> {
 
 impl MetricParser<'_> {
     fn error(&mut self, node: &Node, field: Option<&str>, message: String) {
-        let loc = Location { file: self.file.to_path_buf(), line: node.pos.line };
+        let loc = Location {
+            file: self.file.to_path_buf(),
+            line: node.pos.line,
+        };
         let mut d = Diagnostic::new(loc, message);
         if let Some(s) = &self.subject {
             d = d.subject(format!("metric '{s}'"));
@@ -198,7 +213,9 @@ impl MetricParser<'_> {
     }
 
     fn string_list(&mut self, node: &Node, field: &str) -> Vec<String> {
-        let Some(value) = node.get(field) else { return Vec::new() };
+        let Some(value) = node.get(field) else {
+            return Vec::new();
+        };
         match &value.value {
             NodeValue::Null => Vec::new(),
             NodeValue::Seq(items) => {
@@ -206,7 +223,11 @@ impl MetricParser<'_> {
                 for item in items {
                     match item.scalar_text() {
                         Some(s) => out.push(s),
-                        None => self.error(item, Some(field), format!("entries must be strings, found {}", item.kind())),
+                        None => self.error(
+                            item,
+                            Some(field),
+                            format!("entries must be strings, found {}", item.kind()),
+                        ),
                     }
                 }
                 out
@@ -250,7 +271,10 @@ impl MetricParser<'_> {
         }
         for (key, (pos, _)) in fields {
             if !KNOWN_FIELDS.contains(&key.as_str()) {
-                let at = Node { pos: *pos, value: NodeValue::Null };
+                let at = Node {
+                    pos: *pos,
+                    value: NodeValue::Null,
+                };
                 self.error(&at, Some(key), format!("unknown metric property '{key}'"));
             }
         }
@@ -260,11 +284,19 @@ impl MetricParser<'_> {
         let model_text = self.string(node, "model");
         let model = match (&model_text, method) {
             (Some(_), Some(CalculationMethod::Derived)) => {
-                self.error(node.get("model").unwrap_or(node), Some("model"), "Derived metrics cannot have a 'model' property".into());
+                self.error(
+                    node.get("model").unwrap_or(node),
+                    Some("model"),
+                    "Derived metrics cannot have a 'model' property".into(),
+                );
                 None
             }
             (None, Some(m)) if m != CalculationMethod::Derived => {
-                self.error(node, Some("model"), "Non-derived metrics require a 'model' property".into());
+                self.error(
+                    node,
+                    Some("model"),
+                    "Non-derived metrics require a 'model' property".into(),
+                );
                 None
             }
             (Some(text), _) => match parse_ref(text) {
@@ -282,7 +314,11 @@ impl MetricParser<'_> {
         };
 
         let timestamp = self.string(node, "timestamp");
-        let time_grains: Vec<String> = self.string_list(node, "time_grains").into_iter().map(|g| g.to_lowercase()).collect();
+        let time_grains: Vec<String> = self
+            .string_list(node, "time_grains")
+            .into_iter()
+            .map(|g| g.to_lowercase())
+            .collect();
         if !time_grains.is_empty() && timestamp.is_none() {
             let n = self.subject.clone().unwrap_or_default();
             self.error(
@@ -292,11 +328,19 @@ impl MetricParser<'_> {
             );
         }
         if timestamp.is_some() && time_grains.is_empty() && node.get("time_grains").is_none() {
-            self.error(node, Some("time_grains"), "a metric with a 'timestamp' needs 'time_grains'".into());
+            self.error(
+                node,
+                Some("time_grains"),
+                "a metric with a 'timestamp' needs 'time_grains'".into(),
+            );
         }
         for g in &time_grains {
             if !is_identifier(g) {
-                self.error(node.get("time_grains").unwrap_or(node), Some("time_grains"), format!("'{g}' is not a valid grain name"));
+                self.error(
+                    node.get("time_grains").unwrap_or(node),
+                    Some("time_grains"),
+                    format!("'{g}' is not a valid grain name"),
+                );
             }
         }
         let dimensions = self.string_list(node, "dimensions");
@@ -325,9 +369,14 @@ impl MetricParser<'_> {
             }
             _ => Vec::new(),
         };
-        let meta = node.get("meta").map_or(serde_json::Value::Object(Default::default()), Node::to_json);
+        let meta = node
+            .get("meta")
+            .map_or(serde_json::Value::Object(Default::default()), Node::to_json);
         let tags = match node.get("tags") {
-            Some(Node { value: NodeValue::Str(s), .. }) => vec![s.clone()],
+            Some(Node {
+                value: NodeValue::Str(s),
+                ..
+            }) => vec![s.clone()],
             _ => self.string_list(node, "tags"),
         };
         if !self.errors.is_empty() {
@@ -350,7 +399,10 @@ impl MetricParser<'_> {
             tags,
             metric_refs,
             package_name: package.to_string(),
-            location: Location { file: self.file.to_path_buf(), line: node.pos.line },
+            location: Location {
+                file: self.file.to_path_buf(),
+                line: node.pos.line,
+            },
         })
     }
 
@@ -370,7 +422,11 @@ impl MetricParser<'_> {
             (Some(n), None) => (n, "calculation_method"),
             (None, Some(o)) => (if o == "expression" { "derived".to_string() } else { o }, "type"),
             (None, None) => {
-                self.error(node, Some("calculation_method"), "a metric needs a 'calculation_method'".into());
+                self.error(
+                    node,
+                    Some("calculation_method"),
+                    "a metric needs a 'calculation_method'".into(),
+                );
                 return None;
             }
         };
@@ -414,12 +470,18 @@ impl MetricParser<'_> {
     }
 
     fn filters(&mut self, node: &Node) -> Vec<Filter> {
-        let Some(list) = node.get("filters") else { return Vec::new() };
+        let Some(list) = node.get("filters") else {
+            return Vec::new();
+        };
         let items = match &list.value {
             NodeValue::Null => return Vec::new(),
             NodeValue::Seq(items) => items,
             _ => {
-                self.error(list, Some("filters"), format!("must be a list of {{field, operator, value}}, found {}", list.kind()));
+                self.error(
+                    list,
+                    Some("filters"),
+                    format!("must be a list of {{field, operator, value}}, found {}", list.kind()),
+                );
                 return Vec::new();
             }
         };
@@ -475,10 +537,17 @@ impl MetricParser<'_> {
         };
         if let NodeValue::Map(m) = &w.value {
             for key in m.keys().filter(|k| *k != "count" && *k != "period") {
-                self.error(w, Some("window"), format!("unknown window property '{key}' (expected count and period)"));
+                self.error(
+                    w,
+                    Some("window"),
+                    format!("unknown window property '{key}' (expected count and period)"),
+                );
             }
         }
-        Some(Window { count: count?, period: period? })
+        Some(Window {
+            count: count?,
+            period: period?,
+        })
     }
 
     fn config(&mut self, node: &Node) -> MetricConfig {
@@ -508,19 +577,28 @@ pub fn name_problem(name: &str) -> Option<String> {
     } else if !name.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
         Some(format!("metric names must start with a letter: '{name}'"))
     } else if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        Some(format!("metric names may contain only letters, digits and underscores: '{name}'"))
+        Some(format!(
+            "metric names may contain only letters, digits and underscores: '{name}'"
+        ))
     } else {
         None
     }
 }
 
 fn is_identifier(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// `ref('x')`, `ref("x")` or `ref('package', 'x')` → `x`.
 pub fn parse_ref(text: &str) -> Option<String> {
-    let inner = text.trim().strip_prefix("ref")?.trim_start().strip_prefix('(')?.trim_end().strip_suffix(')')?;
+    let inner = text
+        .trim()
+        .strip_prefix("ref")?
+        .trim_start()
+        .strip_prefix('(')?
+        .trim_end()
+        .strip_suffix(')')?;
     let last = inner.split(',').next_back()?.trim();
     let unquoted = last
         .strip_prefix('\'')
@@ -545,9 +623,15 @@ pub fn metric_ref_spans(expression: &str) -> Vec<(usize, &str, usize)> {
     let mut out = Vec::new();
     let mut from = 0;
     while let Some(open) = expression[from..].find("{{").map(|i| i + from) {
-        let Some(close) = expression[open..].find("}}").map(|i| i + open + 2) else { break };
+        let Some(close) = expression[open..].find("}}").map(|i| i + open + 2) else {
+            break;
+        };
         let inner = expression[open + 2..close - 2].trim();
-        if let Some(args) = inner.strip_prefix("metric").map(str::trim_start).and_then(|s| s.strip_prefix('(')) {
+        if let Some(args) = inner
+            .strip_prefix("metric")
+            .map(str::trim_start)
+            .and_then(|s| s.strip_prefix('('))
+        {
             let arg = args.trim_end().strip_suffix(')').unwrap_or(args).trim();
             let name = arg
                 .strip_prefix('\'')
@@ -573,7 +657,12 @@ mod tests {
     }
 
     fn errors(yaml_text: &str) -> String {
-        metric(yaml_text).unwrap_err().iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+        metric(yaml_text)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     const BASE: &str = "name: revenue\nmodel: ref('orders')\ntimestamp: ordered_at\ntime_grains: [day, month]\n";
@@ -587,7 +676,13 @@ mod tests {
         assert_eq!(m.model.as_deref(), Some("orders"));
         assert_eq!(m.calculation_method, CalculationMethod::Sum);
         assert_eq!(m.filters[0].value, "'paid'");
-        assert_eq!(m.window, Some(Window { count: 14, period: WindowPeriod::Day }));
+        assert_eq!(
+            m.window,
+            Some(Window {
+                count: 14,
+                period: WindowPeriod::Day
+            })
+        );
         assert!(!m.config.treat_null_values_as_zero);
         assert_eq!(m.unique_id(), "metric.shop.revenue");
         assert_eq!(m.meta["owner"], "finance");
@@ -606,31 +701,52 @@ mod tests {
 
     #[test]
     fn derived_and_model_rules() {
-        let e = errors(&format!("{BASE}calculation_method: derived\nexpression: \"{{{{ metric('a') }}}}\""));
+        let e = errors(&format!(
+            "{BASE}calculation_method: derived\nexpression: \"{{{{ metric('a') }}}}\""
+        ));
         assert!(e.contains("Derived metrics cannot have a 'model' property"), "{e}");
         let e = errors("name: x\ncalculation_method: sum\nexpression: a\ntimestamp: t\ntime_grains: [day]");
         assert!(e.contains("Non-derived metrics require a 'model' property"), "{e}");
-        let e = errors("name: x\ncalculation_method: derived\nexpression: \"{{ metric('a') }}\"\nfilters: [{field: a, operator: '=', value: '1'}]");
+        let e = errors(
+            "name: x\ncalculation_method: derived\nexpression: \"{{ metric('a') }}\"\nfilters: [{field: a, operator: '=', value: '1'}]",
+        );
         assert!(e.contains("do not support the use of filters"), "{e}");
     }
 
     #[test]
     fn names_the_file_line_metric_and_field() {
-        let e = errors(&format!("{BASE}calculation_method: sum\nexpression: x\nwindow:\n  count: 1\n  period: years\n"));
-        assert!(e.contains("models/m.yml:9: metric 'revenue', field 'window.period'"), "{e}");
+        let e = errors(&format!(
+            "{BASE}calculation_method: sum\nexpression: x\nwindow:\n  count: 1\n  period: years\n"
+        ));
+        assert!(
+            e.contains("models/m.yml:9: metric 'revenue', field 'window.period'"),
+            "{e}"
+        );
         assert!(e.contains("found 'years'"), "{e}");
         let e = errors("name: rev\nmodel: ref('o')\ncalculation_method: sum\nexpression: x\ntime_grains: [day]");
-        assert!(e.contains("has time_grains defined but is missing a timestamp dimension"), "{e}");
+        assert!(
+            e.contains("has time_grains defined but is missing a timestamp dimension"),
+            "{e}"
+        );
     }
 
     #[test]
     fn rejects_bad_names_and_unknown_fields() {
-        let e = errors(&format!("{}calculation_method: sum\nexpression: x", BASE.replace("revenue", "my revenue")));
+        let e = errors(&format!(
+            "{}calculation_method: sum\nexpression: x",
+            BASE.replace("revenue", "my revenue")
+        ));
         assert!(e.contains("cannot contain spaces"), "{e}");
-        let e = errors(&format!("{}calculation_method: sum\nexpression: x", BASE.replace("revenue", "'1revenue'")));
+        let e = errors(&format!(
+            "{}calculation_method: sum\nexpression: x",
+            BASE.replace("revenue", "'1revenue'")
+        ));
         assert!(e.contains("must start with a letter"), "{e}");
         let long = "a".repeat(251);
-        let e = errors(&format!("{}calculation_method: sum\nexpression: x", BASE.replace("revenue", &long)));
+        let e = errors(&format!(
+            "{}calculation_method: sum\nexpression: x",
+            BASE.replace("revenue", &long)
+        ));
         assert!(e.contains("250 characters"), "{e}");
         let e = errors(&format!("{BASE}calculation_method: sum\nexpression: x\nexpresion: y"));
         assert!(e.contains("unknown metric property 'expresion'"), "{e}");

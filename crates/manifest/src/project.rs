@@ -92,7 +92,9 @@ pub struct Project {
 
 impl Project {
     pub fn source(&self, source_name: &str, name: &str) -> Option<&Source> {
-        self.sources.iter().find(|s| s.source_name == source_name && s.name == name)
+        self.sources
+            .iter()
+            .find(|s| s.source_name == source_name && s.name == name)
     }
 
     /// Whether `ref(name)` can be resolved: a model or a seed.
@@ -103,7 +105,11 @@ impl Project {
 
 /// Loads a dbt project folder; returns every problem found when it cannot be loaded.
 pub fn load_project(root: &Path) -> Result<Project, Diagnostics> {
-    let mut loader = Loader { root: root.to_path_buf(), errors: Vec::new(), project: Project::default() };
+    let mut loader = Loader {
+        root: root.to_path_buf(),
+        errors: Vec::new(),
+        project: Project::default(),
+    };
     loader.load();
     if loader.errors.is_empty() {
         Ok(loader.project)
@@ -138,7 +144,13 @@ const CONFIG_KEYS: &[&str] = &[
 
 impl Loader {
     fn error(&mut self, file: &Path, line: usize, message: impl Into<String>) -> &mut Diagnostic {
-        self.errors.push(Diagnostic::new(Location { file: file.to_path_buf(), line }, message));
+        self.errors.push(Diagnostic::new(
+            Location {
+                file: file.to_path_buf(),
+                line,
+            },
+            message,
+        ));
         self.errors.last_mut().expect("just pushed")
     }
 
@@ -166,11 +178,17 @@ impl Loader {
         self.project.root = self.root.clone();
         let project_file = PathBuf::from("dbt_project.yml");
         if !self.root.join(&project_file).is_file() {
-            self.error(&project_file, 0, format!("no dbt_project.yml in {}", self.root.display()));
+            self.error(
+                &project_file,
+                0,
+                format!("no dbt_project.yml in {}", self.root.display()),
+            );
             return;
         }
         let Some(text) = self.read(&project_file) else { return };
-        let Some(doc) = self.parse_yaml(&project_file, &text) else { return };
+        let Some(doc) = self.parse_yaml(&project_file, &text) else {
+            return;
+        };
         match doc.get("name").and_then(Node::as_str) {
             Some(n) => self.project.name = n.to_string(),
             None => {
@@ -213,7 +231,10 @@ impl Loader {
 
     fn paths(&mut self, doc: &Node, key: &str, default: &[&str]) -> Vec<String> {
         match doc.get(key) {
-            Some(Node { value: NodeValue::Seq(items), .. }) => items.iter().filter_map(Node::scalar_text).collect(),
+            Some(Node {
+                value: NodeValue::Seq(items),
+                ..
+            }) => items.iter().filter_map(Node::scalar_text).collect(),
             _ => default.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -225,8 +246,19 @@ impl Loader {
         let Some(mut node) = doc.get(section) else { return out };
         let within = rel.strip_prefix(resource_dir).unwrap_or(rel);
         let mut levels: Vec<String> = vec![self.project.name.clone()];
-        levels.extend(within.parent().into_iter().flat_map(|p| p.iter()).map(|c| c.to_string_lossy().into_owned()));
-        levels.push(within.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+        levels.extend(
+            within
+                .parent()
+                .into_iter()
+                .flat_map(|p| p.iter())
+                .map(|c| c.to_string_lossy().into_owned()),
+        );
+        levels.push(
+            within
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
         let mut level = 0;
         loop {
             if let NodeValue::Map(map) = &node.value {
@@ -239,7 +271,11 @@ impl Loader {
             }
             // The first level may name the project or go straight to a folder.
             let next = levels.get(level).and_then(|l| node.get(l)).or_else(|| {
-                if level == 0 { levels.get(1).and_then(|l| node.get(l)).inspect(|_| level += 1) } else { None }
+                if level == 0 {
+                    levels.get(1).and_then(|l| node.get(l)).inspect(|_| level += 1)
+                } else {
+                    None
+                }
             });
             match next {
                 Some(n) => {
@@ -254,7 +290,10 @@ impl Loader {
 
     fn add_model(&mut self, rel: &Path, doc: &Node, dir: &str) {
         let Some(raw_sql) = self.read(rel) else { return };
-        let name = rel.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = rel
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let config = self.folder_config(doc, "models", rel, dir);
         let materialized = match config.get("materialized").and_then(Node::as_str) {
             None => Materialization::View,
@@ -270,20 +309,41 @@ impl Loader {
         };
         if let Some(existing) = self.project.models.get(&name) {
             let first = existing.path.display().to_string();
-            self.error(rel, 0, format!("two models are named '{name}': {first} and {}", rel.display()));
+            self.error(
+                rel,
+                0,
+                format!("two models are named '{name}': {first} and {}", rel.display()),
+            );
             return;
         }
         self.project.models.insert(
             name.clone(),
-            Model { name, path: rel.to_path_buf(), raw_sql, materialized, description: None, columns: Vec::new() },
+            Model {
+                name,
+                path: rel.to_path_buf(),
+                raw_sql,
+                materialized,
+                description: None,
+                columns: Vec::new(),
+            },
         );
     }
 
     fn add_seed(&mut self, rel: &Path, doc: &Node, dir: &str) {
-        let name = rel.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = rel
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let config = self.folder_config(doc, "seeds", rel, dir);
         let column_types = config.get("column_types").map(string_map).unwrap_or_default();
-        self.project.seeds.insert(name.clone(), Seed { name, path: rel.to_path_buf(), column_types });
+        self.project.seeds.insert(
+            name.clone(),
+            Seed {
+                name,
+                path: rel.to_path_buf(),
+                column_types,
+            },
+        );
     }
 
     fn add_properties_file(&mut self, rel: &Path) {
@@ -293,16 +353,30 @@ impl Loader {
             return;
         }
         if !matches!(doc.value, NodeValue::Map(_)) {
-            self.error(rel, doc.pos.line, format!("a properties file must be a mapping, found {}", doc.kind()));
+            self.error(
+                rel,
+                doc.pos.line,
+                format!("a properties file must be a mapping, found {}", doc.kind()),
+            );
             return;
         }
-        for (section, node) in [("models", doc.get("models")), ("seeds", doc.get("seeds")), ("sources", doc.get("sources")), ("metrics", doc.get("metrics")), ("exposures", doc.get("exposures"))] {
+        for (section, node) in [
+            ("models", doc.get("models")),
+            ("seeds", doc.get("seeds")),
+            ("sources", doc.get("sources")),
+            ("metrics", doc.get("metrics")),
+            ("exposures", doc.get("exposures")),
+        ] {
             let Some(node) = node else { continue };
             let items = match &node.value {
                 NodeValue::Seq(items) => items,
                 NodeValue::Null => continue,
                 _ => {
-                    self.error(rel, node.pos.line, format!("'{section}' must be a list, found {}", node.kind()));
+                    self.error(
+                        rel,
+                        node.pos.line,
+                        format!("'{section}' must be a list, found {}", node.kind()),
+                    );
                     continue;
                 }
             };
@@ -323,17 +397,24 @@ impl Loader {
             self.error(rel, item.pos.line, "a model entry needs a 'name'");
             return;
         };
-        let materialized = item.get("config").and_then(|c| c.get("materialized")).and_then(Node::as_str).map(str::to_string);
+        let materialized = item
+            .get("config")
+            .and_then(|c| c.get("materialized"))
+            .and_then(Node::as_str)
+            .map(str::to_string);
         let columns = columns(item);
         let description = item.get("description").and_then(Node::scalar_text);
-        let Some(model) = self.project.models.get_mut(&name) else { return };
+        let Some(model) = self.project.models.get_mut(&name) else {
+            return;
+        };
         model.columns = columns;
         model.description = description;
         if let Some(m) = materialized {
             match Materialization::parse(&m) {
                 Some(m) => model.materialized = m,
                 None => {
-                    self.error(rel, item.pos.line, format!("unknown materialization '{m}'")).subject = Some(format!("model '{name}'"));
+                    self.error(rel, item.pos.line, format!("unknown materialization '{m}'"))
+                        .subject = Some(format!("model '{name}'"));
                 }
             }
         }
@@ -353,7 +434,11 @@ impl Loader {
         match self.project.seeds.get_mut(&name) {
             Some(seed) => seed.column_types.extend(types),
             None => {
-                self.error(rel, item.pos.line, format!("properties given for seed '{name}', but there is no seeds/{name}.csv"));
+                self.error(
+                    rel,
+                    item.pos.line,
+                    format!("properties given for seed '{name}', but there is no seeds/{name}.csv"),
+                );
             }
         }
     }
@@ -363,19 +448,43 @@ impl Loader {
             self.error(rel, item.pos.line, "a source needs a 'name'");
             return;
         };
-        let schema = item.get("schema").and_then(Node::scalar_text).unwrap_or_else(|| source_name.clone());
-        let Some(Node { value: NodeValue::Seq(tables), .. }) = item.get("tables") else {
-            self.error(rel, item.pos.line, format!("source '{source_name}' needs a list of 'tables'"));
+        let schema = item
+            .get("schema")
+            .and_then(Node::scalar_text)
+            .unwrap_or_else(|| source_name.clone());
+        let Some(Node {
+            value: NodeValue::Seq(tables),
+            ..
+        }) = item.get("tables")
+        else {
+            self.error(
+                rel,
+                item.pos.line,
+                format!("source '{source_name}' needs a list of 'tables'"),
+            );
             return;
         };
         for t in tables {
             let Some(name) = t.get("name").and_then(Node::scalar_text) else {
-                self.error(rel, t.pos.line, format!("a table of source '{source_name}' needs a 'name'"));
+                self.error(
+                    rel,
+                    t.pos.line,
+                    format!("a table of source '{source_name}' needs a 'name'"),
+                );
                 continue;
             };
-            let identifier = t.get("identifier").and_then(Node::scalar_text).unwrap_or_else(|| name.clone());
+            let identifier = t
+                .get("identifier")
+                .and_then(Node::scalar_text)
+                .unwrap_or_else(|| name.clone());
             let description = t.get("description").and_then(Node::scalar_text);
-            self.project.sources.push(Source { source_name: source_name.clone(), name, schema: schema.clone(), identifier, description });
+            self.project.sources.push(Source {
+                source_name: source_name.clone(),
+                name,
+                schema: schema.clone(),
+                identifier,
+                description,
+            });
         }
     }
 
@@ -383,12 +492,20 @@ impl Loader {
         let package = self.project.name.clone();
         match parse_metric(item, rel, &package) {
             Ok(metric) => {
-                let existing = self.project.metrics.get(&metric.name).or(self.project.disabled_metrics.get(&metric.name));
+                let existing = self
+                    .project
+                    .metrics
+                    .get(&metric.name)
+                    .or(self.project.disabled_metrics.get(&metric.name));
                 if let Some(existing) = existing {
                     let first = existing.location.to_string();
                     let name = metric.name.clone();
-                    self.error(rel, item.pos.line, format!("two metrics are named '{name}'; the first is at {first}"))
-                        .subject = Some(format!("metric '{name}'"));
+                    self.error(
+                        rel,
+                        item.pos.line,
+                        format!("two metrics are named '{name}'; the first is at {first}"),
+                    )
+                    .subject = Some(format!("metric '{name}'"));
                 } else if metric.config.enabled {
                     self.project.metrics.insert(metric.name.clone(), metric);
                 } else {
@@ -407,10 +524,18 @@ impl Loader {
         let kind = item.get("type").and_then(Node::scalar_text).unwrap_or_default();
         let description = item.get("description").and_then(Node::scalar_text);
         let depends_on = match item.get("depends_on") {
-            Some(Node { value: NodeValue::Seq(items), .. }) => items.iter().filter_map(Node::scalar_text).collect(),
+            Some(Node {
+                value: NodeValue::Seq(items),
+                ..
+            }) => items.iter().filter_map(Node::scalar_text).collect(),
             _ => Vec::new(),
         };
-        self.project.exposures.push(Exposure { name, kind, description, depends_on });
+        self.project.exposures.push(Exposure {
+            name,
+            kind,
+            description,
+            depends_on,
+        });
     }
 
     /// Checks what metrics refer to: their models and, for derived metrics, other metrics.
@@ -422,9 +547,12 @@ impl Loader {
                 && !self.project.has_node(model)
             {
                 problems.push(
-                    Diagnostic::new(metric.location.clone(), format!("refers to model '{model}', which was not found"))
-                        .subject(subject.clone())
-                        .field("model"),
+                    Diagnostic::new(
+                        metric.location.clone(),
+                        format!("refers to model '{model}', which was not found"),
+                    )
+                    .subject(subject.clone())
+                    .field("model"),
                 );
             }
             for r in &metric.metric_refs {
@@ -435,7 +563,11 @@ impl Loader {
                 } else {
                     continue;
                 };
-                problems.push(Diagnostic::new(metric.location.clone(), message).subject(subject.clone()).field("expression"));
+                problems.push(
+                    Diagnostic::new(metric.location.clone(), message)
+                        .subject(subject.clone())
+                        .field("expression"),
+                );
             }
         }
         for name in self.project.metrics.keys() {
@@ -443,9 +575,12 @@ impl Loader {
                 let m = &self.project.metrics[name];
                 if cycle.first() == Some(name) && cycle.iter().min() == Some(name) {
                     problems.push(
-                        Diagnostic::new(m.location.clone(), format!("derived metrics refer to each other in a cycle: {}", cycle.join(" -> ")))
-                            .subject(format!("metric '{name}'"))
-                            .field("expression"),
+                        Diagnostic::new(
+                            m.location.clone(),
+                            format!("derived metrics refer to each other in a cycle: {}", cycle.join(" -> ")),
+                        )
+                        .subject(format!("metric '{name}'"))
+                        .field("expression"),
                     );
                 }
             }
@@ -456,7 +591,9 @@ impl Loader {
 
 fn find_cycle(project: &Project, start: &str) -> Option<Vec<String>> {
     fn visit(project: &Project, name: &str, start: &str, path: &mut Vec<String>) -> bool {
-        let Some(m) = project.metrics.get(name) else { return false };
+        let Some(m) = project.metrics.get(name) else {
+            return false;
+        };
         for r in &m.metric_refs {
             if r == start {
                 return true;
@@ -481,17 +618,26 @@ fn find_cycle(project: &Project, start: &str) -> Option<Vec<String>> {
 
 fn string_map(node: &Node) -> IndexMap<String, String> {
     match &node.value {
-        NodeValue::Map(m) => m.iter().filter_map(|(k, (_, v))| v.scalar_text().map(|t| (k.clone(), t))).collect(),
+        NodeValue::Map(m) => m
+            .iter()
+            .filter_map(|(k, (_, v))| v.scalar_text().map(|t| (k.clone(), t)))
+            .collect(),
         _ => IndexMap::new(),
     }
 }
 
 fn columns(item: &Node) -> Vec<Column> {
     match item.get("columns") {
-        Some(Node { value: NodeValue::Seq(cols), .. }) => cols
+        Some(Node {
+            value: NodeValue::Seq(cols),
+            ..
+        }) => cols
             .iter()
             .filter_map(|c| {
-                Some(Column { name: c.get("name")?.scalar_text()?, description: c.get("description").and_then(Node::scalar_text) })
+                Some(Column {
+                    name: c.get("name")?.scalar_text()?,
+                    description: c.get("description").and_then(Node::scalar_text),
+                })
             })
             .collect(),
         _ => Vec::new(),
@@ -503,7 +649,9 @@ fn walk(root: &Path, dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(root.join(&d)) else { continue };
+        let Ok(entries) = std::fs::read_dir(root.join(&d)) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let rel = d.join(entry.file_name());
             match entry.file_type() {

@@ -109,11 +109,17 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
     if let Some(err) = builder.error {
         return Err(err);
     }
-    Ok(builder.root.unwrap_or(Node { pos: Pos { line: 1, col: 1 }, value: NodeValue::Null }))
+    Ok(builder.root.unwrap_or(Node {
+        pos: Pos { line: 1, col: 1 },
+        value: NodeValue::Null,
+    }))
 }
 
 fn pos(m: &Marker) -> Pos {
-    Pos { line: m.line(), col: m.col() + 1 }
+    Pos {
+        line: m.line(),
+        col: m.col() + 1,
+    }
 }
 
 enum Frame {
@@ -168,7 +174,11 @@ impl MarkedEventReceiver for Builder {
         let p = pos(&mark);
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
-                let value = if style == TScalarStyle::Plain { plain_scalar(text) } else { NodeValue::Str(text) };
+                let value = if style == TScalarStyle::Plain {
+                    plain_scalar(text)
+                } else {
+                    NodeValue::Str(text)
+                };
                 let node = Node { pos: p, value };
                 if anchor > 0 {
                     self.anchors.insert(anchor, node.clone());
@@ -185,8 +195,14 @@ impl MarkedEventReceiver for Builder {
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let node = match self.stack.pop() {
-                    Some(Frame::Seq(p, items)) => Node { pos: p, value: NodeValue::Seq(items) },
-                    Some(Frame::Map(p, map, _)) => Node { pos: p, value: NodeValue::Map(map) },
+                    Some(Frame::Seq(p, items)) => Node {
+                        pos: p,
+                        value: NodeValue::Seq(items),
+                    },
+                    Some(Frame::Map(p, map, _)) => Node {
+                        pos: p,
+                        value: NodeValue::Map(map),
+                    },
                     None => return,
                 };
                 if let Some(anchor) = self.open_anchors.pop().filter(|a| *a > 0) {
@@ -195,7 +211,10 @@ impl MarkedEventReceiver for Builder {
                 self.push_node(node);
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().unwrap_or(Node { pos: p, value: NodeValue::Null });
+                let node = self.anchors.get(&id).cloned().unwrap_or(Node {
+                    pos: p,
+                    value: NodeValue::Null,
+                });
                 self.push_node(node);
             }
             _ => {}
@@ -214,7 +233,10 @@ fn plain_scalar(text: String) -> NodeValue {
     if let Ok(i) = text.parse::<i64>() {
         return NodeValue::Int(i);
     }
-    let looks_numeric = text.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '-' || c == '+' || c == '.')
+    let looks_numeric = text
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit() || c == '-' || c == '+' || c == '.')
         && text.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c));
     if looks_numeric && let Ok(f) = text.parse::<f64>() {
         return NodeValue::Float(f);
@@ -230,7 +252,9 @@ mod tests {
     fn keeps_positions_of_keys_and_values() {
         let doc = parse("metrics:\n  - name: a\n    time_grains: [day, month]\n").unwrap();
         let metrics = doc.get("metrics").unwrap();
-        let NodeValue::Seq(items) = &metrics.value else { panic!("not a list") };
+        let NodeValue::Seq(items) = &metrics.value else {
+            panic!("not a list")
+        };
         let name = items[0].get("name").unwrap();
         assert_eq!(name.as_str(), Some("a"));
         assert_eq!(name.pos.line, 2);

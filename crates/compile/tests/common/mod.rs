@@ -5,12 +5,20 @@ use std::sync::Arc;
 use strata_compile::{CompileError, CompileOptions, Compiler, Dialect, DuckDb};
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 pub fn compiler_for(dialect: &'static dyn Dialect) -> Compiler {
     let project = strata_manifest::load_project(&fixture("shop")).expect("the fixture project loads");
-    Compiler::new(Arc::new(project), CompileOptions { dialect, ..CompileOptions::default() })
+    Compiler::new(
+        Arc::new(project),
+        CompileOptions {
+            dialect,
+            ..CompileOptions::default()
+        },
+    )
 }
 
 pub fn compiler() -> Compiler {

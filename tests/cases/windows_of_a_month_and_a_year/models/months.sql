@@ -1,0 +1,1 @@
+select * from {{ metrics.calculate(metric('two_month_window'), grain='month') }}

@@ -1,0 +1,1 @@
+select * from {{ metrics.calculate(metric('year_window'), grain='quarter') }}
