@@ -16,7 +16,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/strata/target}"
 mkdir -p "$CARGO_TARGET_DIR" 2>/dev/null || export CARGO_TARGET_DIR="$HOME/.cache/strata/target"
 
 if [ -z "${STRATA_TEST_PG:-}" ]; then
-  if pg_env="$(bash scripts/postgres.sh /tmp/strata-test-pg 55432)"; then
+  if pg_env="$(bash scripts/postgres.sh /tmp/strata-test-pg "${STRATA_TEST_PG_PORT:-55432}")"; then
     eval "$pg_env"
     export STRATA_TEST_PG
   else

@@ -123,12 +123,30 @@ pub fn run_case(dir: &Path, warehouse: &mut dyn Warehouse, schema: Option<&str>)
         Ok(_) => {}
     }
     for (model, expected) in &case.checks {
-        let Some(seed) = project.seeds.get(expected) else {
-            return outcome(false, format!("check {model}: there is no expected seed '{expected}'"));
-        };
-        let expected_rows = match read_expected(&project.root.join(&seed.path)) {
-            Ok(r) => r,
-            Err(e) => return outcome(false, e),
+        // The expected rows are a seed's, or another model's (e.g. develop vs calculate).
+        let expected_rows = if let Some(seed) = project.seeds.get(expected) {
+            match read_expected(&project.root.join(&seed.path)) {
+                Ok(r) => r,
+                Err(e) => return outcome(false, e),
+            }
+        } else if project.models.contains_key(expected) {
+            let relation = compiler.relation(expected).unwrap_or_else(|| expected.clone());
+            match warehouse.query(&format!("select * from {relation}")) {
+                Ok(r) => Expected {
+                    header: r.columns.iter().map(|c| c.name.clone()).collect(),
+                    rows: r
+                        .rows
+                        .iter()
+                        .map(|row| row.iter().map(Value::to_text).collect())
+                        .collect(),
+                },
+                Err(e) => return outcome(false, format!("check {model}: cannot read the model {expected}: {e}")),
+            }
+        } else {
+            return outcome(
+                false,
+                format!("check {model}: there is no seed or model named '{expected}'"),
+            );
         };
         let relation = compiler.relation(model).unwrap_or_else(|| model.clone());
         let actual = match warehouse.query(&format!("select * from {relation}")) {

@@ -45,7 +45,10 @@ pub fn build(compiler: &Compiler, warehouse: &mut dyn Warehouse) -> Result<Build
         .map(|s| strata_compile::quote_ident(compiler.dialect(), s));
     if let Some(s) = &target_schema {
         warehouse
-            .execute(&format!("create schema if not exists {s}"))
+            .execute(&format!(
+                "create schema if not exists {}",
+                strata_compile::quote_ident(compiler.dialect(), s)
+            ))
             .map_err(|e| BuildError {
                 node: format!("schema {s}"),
                 message: e.message,
