@@ -40,9 +40,8 @@ pub struct BuildReport {
 /// in the compiler's target schema.
 pub fn build(compiler: &Compiler, warehouse: &mut dyn Warehouse) -> Result<BuildReport, BuildError> {
     let project = compiler.project().clone();
-    let target_schema = compiler
-        .target_schema()
-        .map(|s| strata_compile::quote_ident(compiler.dialect(), s));
+    // Raw name: the warehouse quotes it when it loads seeds.
+    let target_schema = compiler.target_schema().map(str::to_string);
     if let Some(s) = &target_schema {
         warehouse
             .execute(&format!(
