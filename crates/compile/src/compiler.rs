@@ -84,6 +84,12 @@ impl Shared {
             v.downcast_object_ref::<RenderCell>()
                 .and_then(|c| c.0.lock().ok().and_then(|s| s.model.clone()))
         });
+        self.unknown_metric_in(model, name)
+    }
+
+    /// The error for a metric that is not defined, naming the model that asked for it (when
+    /// compiling one) and a disabled metric or a close name when there is one.
+    fn unknown_metric_in(&self, model: Option<(String, String)>, name: &str) -> CompileError {
         let mut message = match model {
             Some((model, path)) => format!(
                 "Model 'model.{}.{model}' ({path}) depends on a metric named '{name}' which was not found",
@@ -142,15 +148,10 @@ impl Shared {
 
 impl MetricSource for Shared {
     fn metric(&self, name: &str) -> Result<&Metric, CompileError> {
-        self.project.metrics.get(name).ok_or_else(|| {
-            let mut message = format!("Unknown metric '{name}'");
-            if self.project.disabled_metrics.contains_key(name) {
-                message.push_str(" (it is disabled: config.enabled is false)");
-            } else if let Some(close) = closest(name, self.project.metrics.keys().map(String::as_str)) {
-                message.push_str(&format!("; did you mean '{close}'?"));
-            }
-            CompileError::new(ErrorKind::UnknownMetric, message)
-        })
+        self.project
+            .metrics
+            .get(name)
+            .ok_or_else(|| self.unknown_metric_in(None, name))
     }
 }
 

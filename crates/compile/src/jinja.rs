@@ -449,16 +449,7 @@ fn date_spine(s: &Shared, args: &[Value]) -> Result<Value, CompileError> {
 
 /// `metrics.calculate(...)` and `metrics.develop(...)`.
 fn calculate(s: &Arc<Shared>, state: &State, args: &[Value], develop: bool) -> Result<Value, CompileError> {
-    const CALCULATE: &[&str] = &[
-        "metric_list",
-        "grain",
-        "dimensions",
-        "secondary_calculations",
-        "start_date",
-        "end_date",
-        "where",
-        "date_alias",
-    ];
+    // metrics.develop takes develop_yml first, then calculate's arguments.
     const DEVELOP: &[&str] = &[
         "develop_yml",
         "metric_list",
@@ -470,6 +461,7 @@ fn calculate(s: &Arc<Shared>, state: &State, args: &[Value], develop: bool) -> R
         "where",
         "date_alias",
     ];
+    const CALCULATE: &[&str] = DEVELOP.split_at(1).1;
     let macro_name = if develop {
         "metrics.develop"
     } else {
