@@ -112,6 +112,24 @@ enum Command {
         #[command(flatten)]
         warehouse: WarehouseArgs,
     },
+    /// Run the SQL proxy: PostgreSQL clients connect and query metrics. With no configuration,
+    /// serves the demo project (generated on first use) as environment `demo`.
+    Serve {
+        /// Configuration file (TOML); every key can also be set as STRATA__SECTION__KEY.
+        #[arg(long, env = "STRATA_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Address and port to listen on [default: 127.0.0.1:5433].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Folder of the zero-configuration demo.
+        #[arg(long, default_value = "strata-demo")]
+        demo_dir: PathBuf,
+    },
+    /// Print the SCRAM-SHA-256 hash of a password, for `password_hash` in the configuration.
+    HashPassword {
+        /// The password (read from standard input when absent).
+        password: Option<String>,
+    },
     /// Run conformance cases (folders with case.json) and report "N passed, M failed".
     Conformance {
         #[arg(required = true)]
@@ -207,6 +225,26 @@ fn run(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Conformance { dirs, postgres } => conformance(&dirs, postgres.as_deref()),
+        Command::Serve {
+            config,
+            listen,
+            demo_dir,
+        } => serve(config.as_deref(), listen, &demo_dir),
+        Command::HashPassword { password } => {
+            let password = match password {
+                Some(p) => p,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            if password.is_empty() {
+                bail!("the password is empty");
+            }
+            println!("{}", strata_proxy::Verifier::new(&password));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -277,18 +315,11 @@ fn demo(dir: &Path, scale: u32) -> Result<ExitCode> {
     if scale == 0 {
         bail!("--scale must be 1 or more");
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    strata_demo::write_project(dir).with_context(|| format!("cannot write the demo project to {}", dir.display()))?;
-    let db = dir.join("warehouse.duckdb");
-    let _ = std::fs::remove_file(&db);
-    let _ = std::fs::remove_file(dir.join("warehouse.duckdb.wal"));
-    let mut wh = DuckDb::open(&db).map_err(|e| anyhow::anyhow!("DuckDB file {}: {e}", db.display()))?;
     let started = std::time::Instant::now();
-    let stats = strata_demo::load(&mut wh, scale).map_err(|e| anyhow::anyhow!("loading demo data: {e}"))?;
-    println!("generated demo data in {:.1?}: {stats:?}", started.elapsed());
+    let db = strata_server::build_demo(dir, scale).map_err(|e| anyhow::anyhow!(e))?;
+    println!("generated the demo data and built its models into {} in {:.1?}", db.display(), started.elapsed());
+    let mut wh = DuckDb::open(&db).map_err(|e| anyhow::anyhow!("DuckDB file {}: {e}", db.display()))?;
     let compiler = compiler(dir, &strata_compile::DuckDb, None)?;
-    let report = strata_materialize::build(&compiler, &mut wh)?;
-    println!("built {} models into {}", report.models.len(), db.display());
     let sql = "select * from {{ metrics.calculate([metric('revenue'), metric('order_count')], grain='year', dimensions=['status']) }}";
     println!("\n{sql}\n");
     let compiled = compiler.compile(sql)?;
@@ -296,7 +327,7 @@ fn demo(dir: &Path, scale: u32) -> Result<ExitCode> {
     output::print(&result, Format::Table);
     let exe = "strata";
     println!(
-        "\nTry next:\n  {exe} query --project {d} --metrics revenue,average_order_value --grain month --dimensions country\n  {exe} compile --project {d} \"select * from {{{{ metrics.calculate(metric('revenue'), grain='month') }}}}\"\n  {exe} validate {d}",
+        "\nTry next:\n  {exe} serve      (then: psql \"host=localhost port=5433 dbname=demo user=strata\", password strata)\n  {exe} query --project {d} --metrics revenue,average_order_value --grain month --dimensions country\n  {exe} compile --project {d} \"select * from {{{{ metrics.calculate(metric('revenue'), grain='month') }}}}\"\n  {exe} validate {d}",
         d = dir.display()
     );
     Ok(ExitCode::SUCCESS)
@@ -343,4 +374,45 @@ fn conformance(dirs: &[PathBuf], postgres: Option<&str>) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn serve(config_file: Option<&Path>, listen: Option<String>, demo_dir: &Path) -> Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = strata_server::config::load(config_file, std::env::vars()).map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(listen) = listen {
+        config.server.listen = listen;
+    }
+    let demo = config.environments.is_empty();
+    if demo {
+        config = strata_server::demo_config(config, demo_dir).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let server = strata_server::Server::bind(&config).await.map_err(|e| anyhow::anyhow!(e))?;
+        let addr = server.local_addr;
+        println!("Strata SQL proxy listening on {addr}");
+        for line in &server.summary {
+            println!("  environment {line}");
+        }
+        if demo {
+            println!(
+                "\nConnect with:\n  psql \"host={} port={} dbname={} user={}\"   (password: {})\nthen:\n  select * from {{{{ metrics.calculate(metric('revenue'), grain='month') }}}};",
+                addr.ip(),
+                addr.port(),
+                strata_server::DEMO_SLUG,
+                strata_server::DEMO_USER,
+                strata_server::DEMO_PASSWORD
+            );
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        server.run(strata_server::termination()).await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -414,6 +414,10 @@ impl Warehouse for Counting {
         })
     }
 
+    fn describe(&mut self, _sql: &str) -> Result<Vec<Column>, Error> {
+        Err(Error::new("not supported"))
+    }
+
     fn load_table(
         &mut self,
         schema: Option<&str>,
@@ -476,6 +480,9 @@ fn load_reports_warehouse_errors() {
             _on_columns: &mut dyn FnMut(&[Column]),
             _on_row: &mut dyn FnMut(Vec<Value>) -> Result<(), Error>,
         ) -> Result<(), Error> {
+            unreachable!()
+        }
+        fn describe(&mut self, _sql: &str) -> Result<Vec<Column>, Error> {
             unreachable!()
         }
         fn load_table(

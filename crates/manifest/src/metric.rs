@@ -143,7 +143,8 @@ impl Metric {
 /// The grains of the default calendar, finest first.
 pub const STANDARD_GRAINS: [&str; 5] = ["day", "week", "month", "quarter", "year"];
 
-const KNOWN_FIELDS: &[&str] = &[
+/// The fields of a legacy metric, dbt 1.2 names included.
+pub(crate) const KNOWN_FIELDS: &[&str] = &[
     "name",
     "label",
     "model",

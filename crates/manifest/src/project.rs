@@ -1,4 +1,5 @@
 //! A dbt project's definitions: models, seeds, sources and metrics, read from its folder.
+//! (`manifest_json` reads the same [`Project`] from a dbt `manifest.json`.)
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::metric::{Metric, parse_metric};
@@ -26,6 +27,15 @@ impl Materialization {
     }
 }
 
+/// Where dbt built a node in the warehouse: `database.schema.identifier`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relation {
+    pub database: Option<String>,
+    pub schema: String,
+    /// The table or view name: the node's `alias`, or its name.
+    pub identifier: String,
+}
+
 /// A model: a SELECT in dbt-SQL.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
@@ -37,6 +47,9 @@ pub struct Model {
     pub materialized: Materialization,
     pub description: Option<String>,
     pub columns: Vec<Column>,
+    /// Where dbt built the model, as a `manifest.json` records it; `None` for a project
+    /// folder. (The compiler places models in its own target schema either way.)
+    pub relation: Option<Relation>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -49,9 +62,14 @@ pub struct Column {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seed {
     pub name: String,
-    pub path: PathBuf,
+    /// The CSV file, relative to the project root. `None` for a seed read from a
+    /// `manifest.json`, which carries no data: its table is taken as loaded already (by
+    /// `dbt seed`), so `ref()` resolves to it but a build does not load it.
+    pub path: Option<PathBuf>,
     /// `column_types` overrides, by column name.
     pub column_types: IndexMap<String, String>,
+    /// Where dbt loaded the seed, as a `manifest.json` records it; `None` for a project folder.
+    pub relation: Option<Relation>,
 }
 
 /// A `sources:` table, reached with `source('source_name', 'name')`.
@@ -59,6 +77,7 @@ pub struct Seed {
 pub struct Source {
     pub source_name: String,
     pub name: String,
+    pub database: Option<String>,
     pub schema: String,
     pub identifier: String,
     pub description: Option<String>,
@@ -77,8 +96,9 @@ pub struct Exposure {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Project {
     pub name: String,
+    /// The project folder; for a `manifest.json`, the folder that holds the file.
     pub root: PathBuf,
-    /// `vars:` of `dbt_project.yml`.
+    /// `vars:` of `dbt_project.yml` (or the `vars` object of a `manifest.json`, if it has one).
     pub vars: IndexMap<String, serde_json::Value>,
     pub models: IndexMap<String, Model>,
     pub seeds: IndexMap<String, Seed>,
@@ -226,7 +246,8 @@ impl Loader {
         for rel in yaml_files {
             self.add_properties_file(&rel);
         }
-        self.check_references();
+        let problems = check_references(&self.project, |m| format!("metric '{}'", m.name));
+        self.errors.extend(problems);
     }
 
     fn paths(&mut self, doc: &Node, key: &str, default: &[&str]) -> Vec<String> {
@@ -325,6 +346,7 @@ impl Loader {
                 materialized,
                 description: None,
                 columns: Vec::new(),
+                relation: None,
             },
         );
     }
@@ -340,8 +362,9 @@ impl Loader {
             name.clone(),
             Seed {
                 name,
-                path: rel.to_path_buf(),
+                path: Some(rel.to_path_buf()),
                 column_types,
+                relation: None,
             },
         );
     }
@@ -452,6 +475,7 @@ impl Loader {
             .get("schema")
             .and_then(Node::scalar_text)
             .unwrap_or_else(|| source_name.clone());
+        let database = item.get("database").and_then(Node::scalar_text);
         let Some(Node {
             value: NodeValue::Seq(tables),
             ..
@@ -481,6 +505,7 @@ impl Loader {
             self.project.sources.push(Source {
                 source_name: source_name.clone(),
                 name,
+                database: database.clone(),
                 schema: schema.clone(),
                 identifier,
                 description,
@@ -537,56 +562,57 @@ impl Loader {
             depends_on,
         });
     }
+}
 
-    /// Checks what metrics refer to: their models and, for derived metrics, other metrics.
-    fn check_references(&mut self) {
-        let mut problems = Vec::new();
-        for metric in self.project.metrics.values() {
-            let subject = format!("metric '{}'", metric.name);
-            if let Some(model) = &metric.model
-                && !self.project.has_node(model)
-            {
-                problems.push(
-                    Diagnostic::new(
-                        metric.location.clone(),
-                        format!("refers to model '{model}', which was not found"),
-                    )
+/// Checks what metrics refer to: their models and, for derived metrics, other metrics.
+/// `subject` names a metric in the problems found (by name, or by `unique_id`).
+pub(crate) fn check_references(project: &Project, subject: impl Fn(&Metric) -> String) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    for metric in project.metrics.values() {
+        let subject = subject(metric);
+        if let Some(model) = &metric.model
+            && !project.has_node(model)
+        {
+            problems.push(
+                Diagnostic::new(
+                    metric.location.clone(),
+                    format!("refers to model '{model}', which was not found"),
+                )
+                .subject(subject.clone())
+                .field("model"),
+            );
+        }
+        for r in &metric.metric_refs {
+            let message = if project.disabled_metrics.contains_key(r) {
+                format!("depends on metric '{r}', which is disabled")
+            } else if !project.metrics.contains_key(r) {
+                format!("depends on a metric named '{r}' which was not found")
+            } else {
+                continue;
+            };
+            problems.push(
+                Diagnostic::new(metric.location.clone(), message)
                     .subject(subject.clone())
-                    .field("model"),
-                );
-            }
-            for r in &metric.metric_refs {
-                let message = if self.project.disabled_metrics.contains_key(r) {
-                    format!("depends on metric '{r}', which is disabled")
-                } else if !self.project.metrics.contains_key(r) {
-                    format!("depends on a metric named '{r}' which was not found")
-                } else {
-                    continue;
-                };
-                problems.push(
-                    Diagnostic::new(metric.location.clone(), message)
-                        .subject(subject.clone())
-                        .field("expression"),
-                );
-            }
+                    .field("expression"),
+            );
         }
-        for name in self.project.metrics.keys() {
-            if let Some(cycle) = find_cycle(&self.project, name) {
-                let m = &self.project.metrics[name];
-                if cycle.first() == Some(name) && cycle.iter().min() == Some(name) {
-                    problems.push(
-                        Diagnostic::new(
-                            m.location.clone(),
-                            format!("derived metrics refer to each other in a cycle: {}", cycle.join(" -> ")),
-                        )
-                        .subject(format!("metric '{name}'"))
-                        .field("expression"),
-                    );
-                }
-            }
-        }
-        self.errors.extend(problems);
     }
+    for (name, m) in &project.metrics {
+        if let Some(cycle) = find_cycle(project, name)
+            && cycle.first() == Some(name)
+            && cycle.iter().min() == Some(name)
+        {
+            problems.push(
+                Diagnostic::new(
+                    m.location.clone(),
+                    format!("derived metrics refer to each other in a cycle: {}", cycle.join(" -> ")),
+                )
+                .subject(subject(m))
+                .field("expression"),
+            );
+        }
+    }
+    problems
 }
 
 fn find_cycle(project: &Project, start: &str) -> Option<Vec<String>> {

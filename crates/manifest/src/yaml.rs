@@ -98,6 +98,33 @@ impl Node {
     }
 }
 
+impl Node {
+    /// A tree for a JSON value, without positions (every line is 0), so JSON can go through
+    /// the same validation as YAML.
+    pub fn from_json(value: &serde_json::Value) -> Node {
+        use serde_json::Value as J;
+        let value = match value {
+            J::Null => NodeValue::Null,
+            J::Bool(b) => NodeValue::Bool(*b),
+            J::Number(n) => match n.as_i64() {
+                Some(i) => NodeValue::Int(i),
+                None => n.as_f64().map_or(NodeValue::Null, NodeValue::Float),
+            },
+            J::String(s) => NodeValue::Str(s.clone()),
+            J::Array(items) => NodeValue::Seq(items.iter().map(Node::from_json).collect()),
+            J::Object(m) => NodeValue::Map(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), (Pos::default(), Node::from_json(v))))
+                    .collect(),
+            ),
+        };
+        Node {
+            pos: Pos::default(),
+            value,
+        }
+    }
+}
+
 /// Parses one YAML document (an empty file is `Null`).
 pub fn parse(text: &str) -> Result<Node, YamlError> {
     let mut builder = Builder::default();

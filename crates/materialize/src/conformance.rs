@@ -125,7 +125,13 @@ pub fn run_case(dir: &Path, warehouse: &mut dyn Warehouse, schema: Option<&str>)
     for (model, expected) in &case.checks {
         // The expected rows are a seed's, or another model's (e.g. develop vs calculate).
         let expected_rows = if let Some(seed) = project.seeds.get(expected) {
-            match read_expected(&project.root.join(&seed.path)) {
+            let Some(path) = &seed.path else {
+                return outcome(
+                    false,
+                    format!("check {model}: the seed '{expected}' has no CSV file to compare with"),
+                );
+            };
+            match read_expected(&project.root.join(path)) {
                 Ok(r) => r,
                 Err(e) => return outcome(false, e),
             }

@@ -55,13 +55,15 @@ pub fn build(compiler: &Compiler, warehouse: &mut dyn Warehouse) -> Result<Build
     }
     let mut report = BuildReport::default();
     for seed in project.seeds.values() {
-        let node = format!("seed '{}' ({})", seed.name, seed.path.display());
+        // A seed read from a manifest.json has no CSV: its table is taken as loaded already.
+        let Some(path) = &seed.path else { continue };
+        let node = format!("seed '{}' ({})", seed.name, path.display());
         let types: Vec<(String, String)> = seed.column_types.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let rows = strata_warehouse::seed::load_seed(
             warehouse,
             target_schema.as_deref(),
             &seed.name,
-            &project.root.join(&seed.path),
+            &project.root.join(path),
             &types,
         )
         .map_err(|e| BuildError {

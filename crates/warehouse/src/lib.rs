@@ -62,6 +62,9 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Interrupts the query running on a connection, from any thread; a no-op when none runs.
+pub type Canceller = std::sync::Arc<dyn Fn() + Send + Sync>;
+
 /// A connection to a warehouse.
 ///
 /// `Send`, so that one connection can be moved to the blocking thread that uses it.
@@ -92,6 +95,16 @@ pub trait Warehouse: Send {
         on_columns: &mut dyn FnMut(&[Column]),
         on_row: &mut dyn FnMut(Vec<Value>) -> Result<(), Error>,
     ) -> Result<(), Error>;
+
+    /// The columns one query would return, without running it. Statements that return no
+    /// rows describe as no columns.
+    fn describe(&mut self, sql: &str) -> Result<Vec<Column>, Error>;
+
+    /// A handle that interrupts this connection's running query from another thread (the
+    /// proxy's CancelRequest and query timeout), when the warehouse can do that.
+    fn canceller(&self) -> Option<Canceller> {
+        None
+    }
 
     /// Creates (or replaces) `schema.table` with the given columns and loads the rows in bulk.
     fn load_table(

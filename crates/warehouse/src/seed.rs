@@ -179,7 +179,7 @@ fn parse_field(field: &str, ty: &ColumnType) -> Option<Value> {
     let s = field.trim();
     Some(match ty {
         ColumnType::Boolean => Value::Bool(parse_bool(s)?),
-        ColumnType::Integer => Value::Int(s.parse().ok()?),
+        ColumnType::Integer | ColumnType::Int32 => Value::Int(s.parse().ok()?),
         ColumnType::Float => Value::Float(s.parse().ok()?),
         ColumnType::Numeric => Value::Numeric(decimal::normalize(s)?),
         ColumnType::Date => Value::Date(parse_date(s)?),

@@ -25,6 +25,7 @@ pub(crate) fn postgres_type(ty: &ColumnType) -> &str {
     match ty {
         ColumnType::Boolean => "boolean",
         ColumnType::Integer => "bigint",
+        ColumnType::Int32 => "integer",
         ColumnType::Float => "double precision",
         ColumnType::Numeric => "numeric",
         ColumnType::Text => "text",

@@ -9,6 +9,9 @@ pub enum ColumnType {
     Boolean,
     /// 64-bit integer.
     Integer,
+    /// An integer of 32 bits or fewer (INTEGER, SMALLINT, TINYINT): values are `Int` like
+    /// [`ColumnType::Integer`]'s; clients that type results strictly see the narrower type.
+    Int32,
     /// Double precision.
     Float,
     /// Exact decimal.

@@ -115,7 +115,7 @@ pub(super) fn load(
 fn staging_type(ty: &ColumnType) -> (&'static str, DataType) {
     match ty {
         ColumnType::Boolean => ("BOOLEAN", DataType::Boolean),
-        ColumnType::Integer => ("BIGINT", DataType::Int64),
+        ColumnType::Integer | ColumnType::Int32 => ("BIGINT", DataType::Int64),
         ColumnType::Float => ("DOUBLE", DataType::Float64),
         ColumnType::Date => ("DATE", DataType::Date32),
         ColumnType::Timestamp => ("TIMESTAMP", DataType::Timestamp(TimeUnit::Microsecond, None)),
@@ -127,6 +127,7 @@ fn type_label(ty: &ColumnType) -> &str {
     match ty {
         ColumnType::Boolean => "BOOLEAN",
         ColumnType::Integer => "BIGINT",
+        ColumnType::Int32 => "INTEGER",
         ColumnType::Float => "DOUBLE",
         ColumnType::Numeric => "DECIMAL",
         ColumnType::Text => "VARCHAR",
@@ -180,7 +181,7 @@ impl<'a> ColumnLoad<'a> {
     fn new(column: &'a Column) -> ColumnLoad<'a> {
         let builder = match &column.ty {
             ColumnType::Boolean => Builder::Bool(BooleanBuilder::with_capacity(BATCH_ROWS)),
-            ColumnType::Integer => Builder::Int(Int64Builder::with_capacity(BATCH_ROWS)),
+            ColumnType::Integer | ColumnType::Int32 => Builder::Int(Int64Builder::with_capacity(BATCH_ROWS)),
             ColumnType::Float => Builder::Float(Float64Builder::with_capacity(BATCH_ROWS)),
             ColumnType::Date => Builder::Date(Date32Builder::with_capacity(BATCH_ROWS)),
             ColumnType::Timestamp => Builder::Timestamp(TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS)),

@@ -36,6 +36,18 @@ impl DuckDb {
         Ok(DuckDb { conn })
     }
 
+    /// Opens the database file at `path` for serving queries: read-only, with no access to
+    /// other files or the network (`read_csv('/etc/passwd')`, `ATTACH`, `COPY ... TO` fail).
+    pub fn open_for_serving(path: &Path) -> Result<DuckDb, Error> {
+        let config = config()?
+            .access_mode(duckdb::AccessMode::ReadOnly)
+            .and_then(|c| c.enable_external_access(false))
+            .map_err(duck_error)?;
+        let conn = Connection::open_with_flags(path, config)
+            .map_err(|e| Error::new(format!("cannot open DuckDB database {}: {}", path.display(), e)))?;
+        Ok(DuckDb { conn })
+    }
+
     /// A new, empty in-memory database.
     pub fn in_memory() -> Result<DuckDb, Error> {
         let conn = Connection::open_in_memory_with_flags(config()?).map_err(duck_error)?;
@@ -80,6 +92,31 @@ impl Warehouse for DuckDb {
         stream(&mut stmt, None, on_columns, on_row)
     }
 
+    fn describe(&mut self, sql: &str) -> Result<Vec<Column>, Error> {
+        let stmt = self.conn.prepare(sql).map_err(duck_error)?;
+        // Names from DESCRIBE: a statement's column names are only readable after it ran.
+        let names = self.describe_names(sql).filter(|n| n.len() == stmt.column_count());
+        Ok((0..stmt.column_count())
+            .map(|i| {
+                let logical = stmt.column_logical_type(i);
+                let ty = match Mapped::of(logical.id()) {
+                    Mapped::Native(ty) | Mapped::AsText(Some(ty)) => ty,
+                    Mapped::AsText(None) => ColumnType::Other(format!("{logical:?}")),
+                };
+                let name = match &names {
+                    Some(names) => names[i].0.clone(),
+                    None => format!("column{i}"),
+                };
+                Column::new(name, ty)
+            })
+            .collect())
+    }
+
+    fn canceller(&self) -> Option<crate::Canceller> {
+        let handle = self.conn.interrupt_handle();
+        Some(std::sync::Arc::new(move || handle.interrupt()))
+    }
+
     fn load_table(
         &mut self,
         schema: Option<&str>,
@@ -102,7 +139,7 @@ impl Warehouse for DuckDb {
 
 impl DuckDb {
     /// The result columns' names and DuckDB type names, without running the query.
-    fn describe(&self, sql: &str) -> Option<Vec<(String, String)>> {
+    fn describe_names(&self, sql: &str) -> Option<Vec<(String, String)>> {
         let mut stmt = self.conn.prepare(&format!("DESCRIBE {}", trim_query(sql))).ok()?;
         let mut rows = stmt.query([]).ok()?;
         let mut described = Vec::new();
@@ -116,7 +153,7 @@ impl DuckDb {
     /// VARCHAR, and the result columns with their original names and types; `None` when
     /// DESCRIBE does not take the statement.
     fn casting(&self, sql: &str, mapped: &[Mapped]) -> Option<(String, Vec<Column>)> {
-        let described = self.describe(sql)?;
+        let described = self.describe_names(sql)?;
         if described.len() != mapped.len() {
             return None;
         }
@@ -164,9 +201,8 @@ impl Mapped {
         use LogicalTypeId as L;
         match id {
             L::Boolean => Mapped::Native(ColumnType::Boolean),
-            L::Tinyint | L::Smallint | L::Integer | L::Bigint | L::UTinyint | L::USmallint | L::UInteger => {
-                Mapped::Native(ColumnType::Integer)
-            }
+            L::Tinyint | L::Smallint | L::Integer | L::UTinyint | L::USmallint => Mapped::Native(ColumnType::Int32),
+            L::Bigint | L::UInteger => Mapped::Native(ColumnType::Integer),
             // May not fit in 64 bits: such values arrive as Numeric.
             L::UBigint | L::Hugeint | L::UHugeint | L::Decimal => Mapped::Native(ColumnType::Numeric),
             L::Float | L::Double => Mapped::Native(ColumnType::Float),

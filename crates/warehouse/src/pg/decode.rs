@@ -44,8 +44,8 @@ pub(super) fn classify(ty: &Type) -> (ColumnType, Option<Decoder>) {
     let other = || ColumnType::Other(type_name(ty));
     match *ty {
         Type::BOOL => (ColumnType::Boolean, Some(Decoder::Bool)),
-        Type::INT2 => (ColumnType::Integer, Some(Decoder::Int2)),
-        Type::INT4 => (ColumnType::Integer, Some(Decoder::Int4)),
+        Type::INT2 => (ColumnType::Int32, Some(Decoder::Int2)),
+        Type::INT4 => (ColumnType::Int32, Some(Decoder::Int4)),
         Type::INT8 => (ColumnType::Integer, Some(Decoder::Int8)),
         Type::OID => (ColumnType::Integer, Some(Decoder::Oid)),
         Type::FLOAT4 => (ColumnType::Float, Some(Decoder::Float4)),

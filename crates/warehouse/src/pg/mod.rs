@@ -89,6 +89,22 @@ impl Warehouse for Postgres {
         }
     }
 
+    fn describe(&mut self, sql: &str) -> Result<Vec<Column>, Error> {
+        let stmt = self.client.prepare(sql).map_err(pg_error)?;
+        Ok(stmt
+            .columns()
+            .iter()
+            .map(|c| Column::new(c.name(), classify(c.type_()).0))
+            .collect())
+    }
+
+    fn canceller(&self) -> Option<crate::Canceller> {
+        let token = self.client.cancel_token();
+        Some(std::sync::Arc::new(move || {
+            let _ = token.cancel_query(postgres::NoTls);
+        }))
+    }
+
     fn load_table(
         &mut self,
         schema: Option<&str>,
@@ -202,7 +218,7 @@ fn from_text(text: &str, ty: &ColumnType) -> Value {
             "f" => Some(Value::Bool(false)),
             _ => None,
         },
-        ColumnType::Integer => text.parse().ok().map(Value::Int),
+        ColumnType::Integer | ColumnType::Int32 => text.parse().ok().map(Value::Int),
         ColumnType::Float => text.parse().ok().map(Value::Float),
         ColumnType::Numeric => Some(Value::Numeric(text.to_string())),
         ColumnType::Date => crate::parse_date(text).map(Value::Date),
