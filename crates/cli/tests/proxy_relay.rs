@@ -139,15 +139,14 @@ fn relay_behaves_like_a_direct_connection() {
 
     // dbt-SQL is compiled (postgres dialect) and gives what the compiled SQL gives directly.
     let sql = "select * from {{ metrics.calculate(metric('revenue'), grain='year') }} order by 1";
-    let through: Vec<f64> = client.query(sql, &[]).unwrap().iter().map(|r| numeric(r, 1)).collect();
+    let through = text_rows(&mut client, sql);
     let compiled = strata_server::compiler_for(support::demo_dir(), &strata_compile::Postgres, Some(SCHEMA.into()), None)
         .unwrap()
         .compile(sql)
         .unwrap()
         .sql;
-    let expected: Vec<f64> = direct.query(&compiled, &[]).unwrap().iter().map(|r| numeric(r, 1)).collect();
-    assert_eq!(through, expected);
-    assert!(!through.is_empty());
+    assert_eq!(through, text_rows(&mut direct, &compiled));
+    assert!(through.len() >= 3, "{through:?}");
 
     // Plain SQL, parameters, prepared statements used twice.
     let stmt = client.prepare("select $1::int * 2").unwrap();
@@ -214,13 +213,19 @@ fn relay_behaves_like_a_direct_connection() {
     assert_eq!(client.query_one("select 8", &[]).unwrap().get::<_, i32>(0), 8);
 }
 
-fn numeric(row: &postgres::Row, i: usize) -> f64 {
-    row.try_get::<_, f64>(i)
-        .or_else(|_| row.try_get::<_, i64>(i).map(|v| v as f64))
-        .unwrap_or_else(|_| {
-            let s: Option<String> = row.try_get(i).ok();
-            s.and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)
+/// A query's rows in text form (simple query protocol).
+fn text_rows(client: &mut postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    client
+        .simple_query(sql)
+        .unwrap()
+        .iter()
+        .filter_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
         })
+        .collect()
 }
 
 #[test]

@@ -107,9 +107,16 @@ fn create_statement(kind: &str, relation: &str, materialized: Materialization, s
     };
     let body = sql.trim().trim_end_matches(';');
     if kind == "postgres" {
-        // PostgreSQL cannot replace a view whose columns change, or a table with a view.
+        // PostgreSQL cannot replace a view whose columns change, or a table with a view; and
+        // `drop view` fails on a table (and the reverse), so drop whatever kind is there.
+        let literal = relation.replace('\'', "''");
         format!(
-            "drop view if exists {relation} cascade; drop table if exists {relation} cascade; create {what} {relation} as\n{body}"
+            "do $strata$ declare kind \"char\"; begin \
+               select relkind into kind from pg_class where oid = to_regclass('{literal}'); \
+               if kind = 'v' then execute 'drop view {literal} cascade'; \
+               elsif kind = 'm' then execute 'drop materialized view {literal} cascade'; \
+               elsif kind is not null then execute 'drop table {literal} cascade'; end if; \
+             end $strata$; create {what} {relation} as\n{body}"
         )
     } else {
         format!("create or replace {what} {relation} as\n{body}")

@@ -94,7 +94,9 @@ pub async fn run(started: Started, shared: Arc<Shared>, upstream: Upstream) {
         return refuse(&mut stream, format!("lost the upstream warehouse at {addr}")).await;
     }
     let (client_read, client_write) = stream.split();
+    // The startup packet is the first request: authentication ends with a ReadyForQuery.
     let progress = Arc::new(Progress::default());
+    progress.requested.store(1, Ordering::SeqCst);
     let (notes_tx, notes_rx) = mpsc::unbounded_channel();
     let mut cancel_key = None;
     {
