@@ -317,7 +317,11 @@ fn demo(dir: &Path, scale: u32) -> Result<ExitCode> {
     }
     let started = std::time::Instant::now();
     let db = strata_server::build_demo(dir, scale).map_err(|e| anyhow::anyhow!(e))?;
-    println!("generated the demo data and built its models into {} in {:.1?}", db.display(), started.elapsed());
+    println!(
+        "generated the demo data and built its models into {} in {:.1?}",
+        db.display(),
+        started.elapsed()
+    );
     let mut wh = DuckDb::open(&db).map_err(|e| anyhow::anyhow!("DuckDB file {}: {e}", db.display()))?;
     let compiler = compiler(dir, &strata_compile::DuckDb, None)?;
     let sql = "select * from {{ metrics.calculate([metric('revenue'), metric('order_count')], grain='year', dimensions=['status']) }}";
@@ -378,9 +382,7 @@ fn conformance(dirs: &[PathBuf], postgres: Option<&str>) -> Result<ExitCode> {
 
 fn serve(config_file: Option<&Path>, listen: Option<String>, demo_dir: &Path) -> Result<ExitCode> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let mut config = strata_server::config::load(config_file, std::env::vars()).map_err(|e| anyhow::anyhow!(e))?;

@@ -71,7 +71,9 @@ fn message(e: &postgres::Error) -> String {
 }
 
 fn sqlstate(e: &postgres::Error) -> String {
-    e.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no SQLSTATE: {e}"))
+    e.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("no SQLSTATE: {e}"))
 }
 
 #[test]
@@ -105,7 +107,10 @@ fn metric_and_plain_queries_with_errors_in_between() {
     let mut client = connect(&server, "shop").unwrap();
 
     // The demo's orders: 10,000 at scale 1, all of them in the monthly revenue.
-    let n: i64 = client.query_one("select count(*) from {{ ref('orders') }}", &[]).unwrap().get(0);
+    let n: i64 = client
+        .query_one("select count(*) from {{ ref('orders') }}", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(n, 10_000);
     let rows = client.query(METRIC_SQL, &[]).unwrap();
     assert!(rows.len() > 12, "months of revenue: {}", rows.len());
@@ -113,14 +118,23 @@ fn metric_and_plain_queries_with_errors_in_between() {
 
     // Compile errors carry SQLSTATEs, and the connection stays usable after each.
     for (sql, code) in [
-        ("select * from {{ metrics.calculate(metric('nope'), grain='month') }}", "42P01"),
+        (
+            "select * from {{ metrics.calculate(metric('nope'), grain='month') }}",
+            "42P01",
+        ),
         ("select * from {{ ref('no_such_model') }}", "42P01"),
         (
             "select * from {{ metrics.calculate(metric('revenue'), grain='month', dimensions=['no_such_dim']) }}",
             "42703",
         ),
-        ("select * from {{ metrics.calculate(metric('revenue'), grain='fortnight') }}", "22023"),
-        ("select * from {{ metrics.calculate(metric('revenue'), grain='month' }}", "42601"),
+        (
+            "select * from {{ metrics.calculate(metric('revenue'), grain='fortnight') }}",
+            "22023",
+        ),
+        (
+            "select * from {{ metrics.calculate(metric('revenue'), grain='month' }}",
+            "42601",
+        ),
         ("select * from no_such_table", "42P01"),
         ("select no_such_column from {{ ref('orders') }}", "42703"),
     ] {
@@ -144,7 +158,9 @@ fn metric_and_plain_queries_with_errors_in_between() {
     assert_eq!(rows, vec!["1", "x"]);
 
     // Parameters (binary int4 from this driver), and text parameters with quotes.
-    let row = client.query_one("select $1::integer + 1 as n, $2::varchar as s", &[&41i32, &"O'Reilly"]).unwrap();
+    let row = client
+        .query_one("select $1::integer + 1 as n, $2::varchar as s", &[&41i32, &"O'Reilly"])
+        .unwrap();
     assert_eq!(row.get::<_, i32>(0), 42);
     assert_eq!(row.get::<_, String>(1), "O'Reilly");
     // A metric query with a parameter in the outer query.
@@ -158,7 +174,9 @@ fn metric_and_plain_queries_with_errors_in_between() {
 
     // A portal read two rows at a time.
     let mut tx = client.transaction().unwrap();
-    let portal = tx.bind("select i::integer as n from range(1, 6) t(i) order by i", &[]).unwrap();
+    let portal = tx
+        .bind("select i::integer as n from range(1, 6) t(i) order by i", &[])
+        .unwrap();
     let mut seen = Vec::new();
     loop {
         let batch = tx.query_portal(&portal, 2).unwrap();
@@ -172,13 +190,18 @@ fn metric_and_plain_queries_with_errors_in_between() {
     tx.commit().unwrap();
 
     // Session settings and what BI tools ask on connect.
-    client.batch_execute("SET extra_float_digits = 3; SET application_name = 'test'").unwrap();
+    client
+        .batch_execute("SET extra_float_digits = 3; SET application_name = 'test'")
+        .unwrap();
     let v: String = client.query_one("SHOW application_name", &[]).unwrap().get(0);
     assert_eq!(v, "test");
     let v: String = client.query_one("show server_version", &[]).unwrap().get(0);
     assert!(v.starts_with("15"), "{v}");
     let tables: Vec<String> = client
-        .query("select table_name::varchar from information_schema.tables order by 1", &[])
+        .query(
+            "select table_name::varchar from information_schema.tables order by 1",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get(0))
@@ -199,12 +222,23 @@ fn psql_lists_tables_and_columns() {
             .env("PGPASSWORD", PASSWORD)
             .output()
             .unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "psql {command}:\n{text}\nserver:\n{}", server.output());
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "psql {command}:\n{text}\nserver:\n{}",
+            server.output()
+        );
         text
     };
     let tables = psql("\\dt");
-    assert!(tables.contains("orders") || tables.contains("Did not find any relations"), "{tables}");
+    assert!(
+        tables.contains("orders") || tables.contains("Did not find any relations"),
+        "{tables}"
+    );
     let all = psql("\\d");
     assert!(all.contains("orders"), "\\d lists the demo's relations:\n{all}");
     let columns = psql("\\d orders");
@@ -224,16 +258,24 @@ fn environments_by_database_options_and_sni() {
     let mut c = postgres::Client::connect(&conninfo, postgres::NoTls).unwrap();
     c.simple_query("select 1").unwrap();
     // unknown environment and Semantic Layer off: FATAL with a clear message
-    let e = connect(&server, "nowhere").err().expect("the connection should be refused");
+    let e = connect(&server, "nowhere")
+        .err()
+        .expect("the connection should be refused");
     assert_eq!(sqlstate(&e), "3D000", "{e}");
     assert!(message(&e).contains("no environment with slug \"nowhere\""), "{e}");
-    let e = connect(&server, "frozen").err().expect("the connection should be refused");
+    let e = connect(&server, "frozen")
+        .err()
+        .expect("the connection should be refused");
     assert_eq!(sqlstate(&e), "55000", "{e}");
     assert!(message(&e).contains("Semantic Layer is off"), "{e}");
     // wrong password
-    let e = postgres::Client::connect(&server.conninfo("alice", "wrong", "shop"), postgres::NoTls).err().expect("the connection should be refused");
+    let e = postgres::Client::connect(&server.conninfo("alice", "wrong", "shop"), postgres::NoTls)
+        .err()
+        .expect("the connection should be refused");
     assert_eq!(sqlstate(&e), "28P01", "{e}");
-    let e = postgres::Client::connect(&server.conninfo("mallory", PASSWORD, "shop"), postgres::NoTls).err().expect("the connection should be refused");
+    let e = postgres::Client::connect(&server.conninfo("mallory", PASSWORD, "shop"), postgres::NoTls)
+        .err()
+        .expect("the connection should be refused");
     assert_eq!(sqlstate(&e), "28P01", "{e}");
     // SNI: psql with host=shop.proxy.localtest resolving to 127.0.0.1 and dbname of no environment.
     if support::have_client("psql") {
@@ -246,7 +288,11 @@ fn environments_by_database_options_and_sni() {
             .env("PGPASSWORD", PASSWORD)
             .output()
             .unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.status.success() && text.trim() == "10000", "SNI routing:\n{text}");
     }
 }
@@ -282,7 +328,8 @@ fn read_all(s: &mut TcpStream) -> Vec<u8> {
 /// Logs in over a raw socket with cleartext password auth (the server must use `auth = "password"`).
 fn raw_login(port: u16) -> TcpStream {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(&startup_packet(&[("user", "alice"), ("database", "shop")])).unwrap();
+    s.write_all(&startup_packet(&[("user", "alice"), ("database", "shop")]))
+        .unwrap();
     let mut header = [0u8; 9];
     s.read_exact(&mut header).unwrap();
     assert_eq!(header[0], b'R');
@@ -321,19 +368,31 @@ fn malformed_input_closes_only_that_connection() {
     let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     s.write_all(&[0x40, 0, 0, 0, 0, 3, 0, 0]).unwrap();
     let reply = read_all(&mut s);
-    assert!(contains(&reply, "invalid startup packet length"), "{:?}", String::from_utf8_lossy(&reply));
+    assert!(
+        contains(&reply, "invalid startup packet length"),
+        "{:?}",
+        String::from_utf8_lossy(&reply)
+    );
 
     // After login: a Query message announcing 1 GiB.
     let mut s = raw_login(server.port);
     s.write_all(&[b'Q', 0x40, 0, 0, 0]).unwrap();
     let reply = read_all(&mut s);
-    assert!(contains(&reply, "exceeds the limit"), "{:?}", String::from_utf8_lossy(&reply));
+    assert!(
+        contains(&reply, "exceeds the limit"),
+        "{:?}",
+        String::from_utf8_lossy(&reply)
+    );
 
     // After login: an unknown message type, then a Bind whose parameter is longer than the message.
     let mut s = raw_login(server.port);
     s.write_all(&[0x01, 0, 0, 0, 4]).unwrap();
     let reply = read_all(&mut s);
-    assert!(contains(&reply, "unknown message type"), "{:?}", String::from_utf8_lossy(&reply));
+    assert!(
+        contains(&reply, "unknown message type"),
+        "{:?}",
+        String::from_utf8_lossy(&reply)
+    );
     let mut s = raw_login(server.port);
     let mut bind = vec![b'B', 0, 0, 0, 0];
     bind.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0x10, 0]);
@@ -365,7 +424,10 @@ fn malformed_input_closes_only_that_connection() {
     }
 
     // The healthy connection, and new ones, still work.
-    let n: i64 = healthy.query_one("select count(*) from {{ ref('customers') }}", &[]).unwrap().get(0);
+    let n: i64 = healthy
+        .query_one("select count(*) from {{ ref('customers') }}", &[])
+        .unwrap()
+        .get(0);
     assert!(n > 0);
     let mut fresh = connect(&server, "shop").unwrap();
     fresh.simple_query("select 1").unwrap();
@@ -373,10 +435,15 @@ fn malformed_input_closes_only_that_connection() {
 
 #[test]
 fn limits_and_timeouts() {
-    let server = start("max_connections = 2\nidle_timeout_secs = 2\nquery_timeout_secs = 2", false);
+    let server = start(
+        "max_connections = 2\nidle_timeout_secs = 2\nquery_timeout_secs = 2",
+        false,
+    );
     let mut a = connect(&server, "shop").unwrap();
     let _b = connect(&server, "shop").unwrap();
-    let e = connect(&server, "shop").err().expect("the connection should be refused");
+    let e = connect(&server, "shop")
+        .err()
+        .expect("the connection should be refused");
     assert_eq!(sqlstate(&e), "53300", "{e}");
 
     // Query timeout: 57014 after about two seconds, then the connection works.
@@ -414,8 +481,17 @@ fn sigterm_drains_running_queries() {
     });
     started_rx.recv().unwrap();
     std::thread::sleep(Duration::from_millis(700));
-    assert!(server.terminate(Duration::from_secs(30)), "server did not exit cleanly:\n{}", server.output());
+    assert!(
+        server.terminate(Duration::from_secs(30)),
+        "server did not exit cleanly:\n{}",
+        server.output()
+    );
     let counted = runner.join().unwrap();
-    assert_eq!(counted.as_ref().ok(), Some(&300_000_000), "{counted:?}\nserver:\n{}", server.output());
+    assert_eq!(
+        counted.as_ref().ok(),
+        Some(&300_000_000),
+        "{counted:?}\nserver:\n{}",
+        server.output()
+    );
     drop(idle);
 }

@@ -100,7 +100,9 @@ fn message(e: &postgres::Error) -> String {
 }
 
 fn sqlstate(e: &postgres::Error) -> String {
-    e.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no SQLSTATE: {e}"))
+    e.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("no SQLSTATE: {e}"))
 }
 
 #[test]
@@ -140,11 +142,16 @@ fn relay_behaves_like_a_direct_connection() {
     // dbt-SQL is compiled (postgres dialect) and gives what the compiled SQL gives directly.
     let sql = "select * from {{ metrics.calculate(metric('revenue'), grain='year') }} order by 1";
     let through = text_rows(&mut client, sql);
-    let compiled = strata_server::compiler_for(support::demo_dir(), &strata_compile::Postgres, Some(SCHEMA.into()), None)
-        .unwrap()
-        .compile(sql)
-        .unwrap()
-        .sql;
+    let compiled = strata_server::compiler_for(
+        support::demo_dir(),
+        &strata_compile::Postgres,
+        Some(SCHEMA.into()),
+        None,
+    )
+    .unwrap()
+    .compile(sql)
+    .unwrap()
+    .sql;
     assert_eq!(through, text_rows(&mut direct, &compiled));
     assert!(through.len() >= 3, "{through:?}");
 
@@ -159,7 +166,10 @@ fn relay_behaves_like_a_direct_connection() {
     let e = client.query("select * from no_such_table", &[]).unwrap_err();
     assert_eq!(sqlstate(&e), "42P01");
     let e = client
-        .query("select * from {{ metrics.calculate(metric('nope'), grain='month') }}", &[])
+        .query(
+            "select * from {{ metrics.calculate(metric('nope'), grain='month') }}",
+            &[],
+        )
         .unwrap_err();
     assert_eq!(sqlstate(&e), "42P01");
     assert!(message(&e).contains("nope"), "{e}");
@@ -220,9 +230,7 @@ fn text_rows(client: &mut postgres::Client, sql: &str) -> Vec<Vec<Option<String>
         .unwrap()
         .iter()
         .filter_map(|m| match m {
-            postgres::SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-            }
+            postgres::SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
             _ => None,
         })
         .collect()
@@ -236,8 +244,14 @@ fn upstream_down_gives_an_error_at_once_and_recovers() {
     let server = start(pg, port, false);
     let conninfo = server.conninfo(&pg.user, &pg.password, "pgshop");
     let started = Instant::now();
-    let e = postgres::Client::connect(&conninfo, postgres::NoTls).err().expect("the connection should be refused");
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    let e = postgres::Client::connect(&conninfo, postgres::NoTls)
+        .err()
+        .expect("the connection should be refused");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(sqlstate(&e), "08001", "{e}");
     assert!(message(&e).contains("could not connect to the upstream"), "{e}");
 

@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use strata_warehouse::Canceller;
 
@@ -77,7 +77,10 @@ impl CancelRegistry {
 
     /// Registers a target under the key the upstream gave.
     pub fn register(&self, key: (i32, i32), target: CancelTarget) {
-        self.targets.lock().unwrap_or_else(|e| e.into_inner()).insert(key, target);
+        self.targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, target);
     }
 
     pub fn remove(&self, key: (i32, i32)) {
@@ -85,6 +88,10 @@ impl CancelRegistry {
     }
 
     pub fn get(&self, key: (i32, i32)) -> Option<CancelTarget> {
-        self.targets.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
+        self.targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned()
     }
 }

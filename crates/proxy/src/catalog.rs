@@ -15,7 +15,10 @@ pub enum Kind {
     /// Runs on the warehouse and returns a command tag (`CREATE TABLE`, `INSERT 0 n`, ...).
     Command(String),
     /// `SET name = value` (session-local, answered by Strata).
-    Set { name: String, value: Option<String> },
+    Set {
+        name: String,
+        value: Option<String>,
+    },
     /// `SHOW name`.
     Show(String),
     /// BEGIN / COMMIT / ROLLBACK: run on the warehouse, and tracked for ReadyForQuery.
@@ -58,9 +61,7 @@ pub fn classify(sql: &str) -> Kind {
             Some("session") if words.get(2).map(String::as_str) == Some("characteristics") => {
                 Kind::Ignored("SET".into())
             }
-            Some("session") if words.get(2).map(String::as_str) == Some("authorization") => {
-                Kind::Ignored("SET".into())
-            }
+            Some("session") if words.get(2).map(String::as_str) == Some("authorization") => Kind::Ignored("SET".into()),
             _ => parse_set(sql),
         },
         "reset" => Kind::Set {
@@ -320,10 +321,16 @@ mod tests {
                 value: Some("psql".into())
             }
         );
-        assert_eq!(classify("SHOW TRANSACTION ISOLATION LEVEL"), Kind::Show("transaction_isolation".into()));
+        assert_eq!(
+            classify("SHOW TRANSACTION ISOLATION LEVEL"),
+            Kind::Show("transaction_isolation".into())
+        );
         assert_eq!(classify("show server_version"), Kind::Show("server_version".into()));
         assert_eq!(classify("BEGIN"), Kind::Transaction(TxCommand::Begin));
-        assert_eq!(classify("create or replace view v as select 1"), Kind::Command("CREATE VIEW".into()));
+        assert_eq!(
+            classify("create or replace view v as select 1"),
+            Kind::Command("CREATE VIEW".into())
+        );
         assert_eq!(classify("insert into t values (1)"), Kind::Command("INSERT".into()));
         assert_eq!(classify(" -- nothing\n"), Kind::Empty);
     }

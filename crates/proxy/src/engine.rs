@@ -78,14 +78,23 @@ pub async fn run(started: Started, shared: Arc<Shared>, connector: Connector) {
     let conn = session.conn;
     match stop {
         Stop::Closed => {}
-        Stop::Protocol(e) => conn.fatal(PgError::fatal("08P01", format!("protocol violation: {e}"))).await,
-        Stop::IdleTimeout => {
-            conn.fatal(PgError::fatal("57P05", "terminating connection due to idle-session timeout"))
+        Stop::Protocol(e) => {
+            conn.fatal(PgError::fatal("08P01", format!("protocol violation: {e}")))
                 .await
         }
+        Stop::IdleTimeout => {
+            conn.fatal(PgError::fatal(
+                "57P05",
+                "terminating connection due to idle-session timeout",
+            ))
+            .await
+        }
         Stop::Shutdown => {
-            conn.fatal(PgError::fatal("57P01", "terminating connection due to administrator command"))
-                .await
+            conn.fatal(PgError::fatal(
+                "57P01",
+                "terminating connection due to administrator command",
+            ))
+            .await
         }
     }
 }
@@ -118,7 +127,10 @@ async fn authenticate(conn: &mut Conn, shared: &Shared, user: &str) -> Result<()
     let (exchange, server_first) = scram::start(&body, verifier).map_err(|e| PgError::fatal("08P01", e))?;
     backend::auth_sasl_continue(&mut conn.out, server_first.as_bytes());
     let body = next(conn).await?;
-    match exchange.finish(&body, verifier).map_err(|e| PgError::fatal("08P01", e))? {
+    match exchange
+        .finish(&body, verifier)
+        .map_err(|e| PgError::fatal("08P01", e))?
+    {
         Some(server_final) => {
             backend::auth_sasl_final(&mut conn.out, server_final.as_bytes());
             Ok(())
@@ -218,7 +230,10 @@ impl Session {
                     param_formats,
                     params,
                     result_formats,
-                } => self.bind(portal, &statement, &param_formats, &params, result_formats).await,
+                } => {
+                    self.bind(portal, &statement, &param_formats, &params, result_formats)
+                        .await
+                }
                 Message::Describe { kind, name } => self.describe(kind, &name).await,
                 Message::Execute { portal, max_rows } => self.execute(&portal, max_rows).await,
                 Message::Close { kind, name } => {
@@ -292,7 +307,10 @@ impl Session {
                 self.warehouse = Some(w);
                 Ok(())
             }
-            _ => Err(PgError::fatal("08006", "lost the warehouse connection and cannot reopen it")),
+            _ => Err(PgError::fatal(
+                "08006",
+                "lost the warehouse connection and cannot reopen it",
+            )),
         }
     }
 
@@ -323,7 +341,10 @@ impl Session {
             return;
         }
         self.catalog_ready = true;
-        if let Err(e) = self.with_warehouse(|w| w.execute(catalog::DUCKDB_CATALOG_PRELUDE)).await {
+        if let Err(e) = self
+            .with_warehouse(|w| w.execute(catalog::DUCKDB_CATALOG_PRELUDE))
+            .await
+        {
             tracing::warn!("catalog prelude failed: {}", e.message);
         }
     }
@@ -340,7 +361,12 @@ impl Session {
             return;
         }
         for statement in statements {
-            if self.tx == b'E' && !matches!(catalog::classify(statement), Kind::Transaction(TxCommand::Rollback | TxCommand::Commit)) {
+            if self.tx == b'E'
+                && !matches!(
+                    catalog::classify(statement),
+                    Kind::Transaction(TxCommand::Rollback | TxCommand::Commit)
+                )
+            {
                 self.conn.error(&PgError::error(
                     "25P02",
                     "current transaction is aborted, commands ignored until end of transaction block",
@@ -429,7 +455,10 @@ impl Session {
                 many => many[i],
             };
             let oid = prepared.param_types.get(i).copied().unwrap_or(0);
-            literals.push(pgvalue::param_literal(value.as_deref(), format == 1, oid, i + 1).map_err(|m| PgError::error("22P02", m))?);
+            literals.push(
+                pgvalue::param_literal(value.as_deref(), format == 1, oid, i + 1)
+                    .map_err(|m| PgError::error("22P02", m))?,
+            );
         }
         let sql = sqltext::substitute(&prepared.sql, &literals)
             .map_err(|n| PgError::error("08P01", format!("no value for parameter ${n}")))?;
@@ -452,7 +481,10 @@ impl Session {
     async fn describe(&mut self, kind: u8, name: &str) -> Result<(), PgError> {
         if kind == b'S' {
             let Some(prepared) = self.statements.get(name) else {
-                return Err(PgError::error("26000", format!("prepared statement \"{name}\" does not exist")));
+                return Err(PgError::error(
+                    "26000",
+                    format!("prepared statement \"{name}\" does not exist"),
+                ));
             };
             let count = prepared.param_types.len();
             let types: Vec<u32> = prepared
@@ -553,7 +585,14 @@ impl Session {
             }
             Kind::Set { name, value } => {
                 self.settings.set(&name, value);
-                backend::command_complete(&mut self.conn.out, if portal.sql.trim_start().to_ascii_lowercase().starts_with("reset") { "RESET" } else { "SET" });
+                backend::command_complete(
+                    &mut self.conn.out,
+                    if portal.sql.trim_start().to_ascii_lowercase().starts_with("reset") {
+                        "RESET"
+                    } else {
+                        "SET"
+                    },
+                );
                 Ok(Outcome::Complete)
             }
             Kind::Show(name) => {
@@ -699,7 +738,8 @@ impl Session {
                     }
                     w.finish();
                     if batch.len() >= BATCH_BYTES {
-                        tx.blocking_send(Chunk::Rows(batch.split().freeze())).map_err(|_| gone())?;
+                        tx.blocking_send(Chunk::Rows(batch.split().freeze()))
+                            .map_err(|_| gone())?;
                     }
                     Ok(())
                 },
@@ -739,7 +779,11 @@ impl Session {
 
     /// Sends rows of a running portal: up to `limit` (0: all).
     async fn pump(&mut self, portal: &mut Portal, limit: u64) -> Result<Outcome, PgError> {
-        let deadline = self.shared.config.query_timeout.map(|d| tokio::time::Instant::now() + d);
+        let deadline = self
+            .shared
+            .config
+            .query_timeout
+            .map(|d| tokio::time::Instant::now() + d);
         let mut timed_out = false;
         let mut sent_now: u64 = 0;
         loop {

@@ -39,8 +39,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 pub use cancel::CancelRegistry;
-pub use strata_wire::{backend, codec};
 pub use scram::Verifier;
+pub use strata_wire::{backend, codec};
 
 /// Opens a new warehouse connection for one client session.
 pub type Connector = Arc<dyn Fn() -> Result<Box<dyn Warehouse>, strata_warehouse::Error> + Send + Sync>;
@@ -206,10 +206,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
     drop(listener);
     let grace = shared.config.shutdown_grace;
-    let drained = tokio::time::timeout(grace, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
+    let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::warn!("{} connections still open after {grace:?}; closing them", tasks.len());
         tasks.abort_all();

@@ -175,7 +175,10 @@ pub fn param_literal(value: Option<&[u8]>, binary: bool, type_oid: u32, position
             if bytes.len() == n {
                 Ok(bytes)
             } else {
-                Err(bad(&format!("binary value of type OID {type_oid} must be {n} bytes, got {}", bytes.len())))
+                Err(bad(&format!(
+                    "binary value of type OID {type_oid} must be {n} bytes, got {}",
+                    bytes.len()
+                )))
             }
         };
         return Ok(match type_oid {
@@ -191,7 +194,10 @@ pub fn param_literal(value: Option<&[u8]>, binary: bool, type_oid: u32, position
             }
             TIMESTAMP | TIMESTAMPTZ => {
                 let micros = i64::from_be_bytes(fixed(8)?.try_into().unwrap_or_default());
-                format!("TIMESTAMP '{}'", format_timestamp(micros.saturating_add(PG_EPOCH_MICROS)))
+                format!(
+                    "TIMESTAMP '{}'",
+                    format_timestamp(micros.saturating_add(PG_EPOCH_MICROS))
+                )
             }
             UUID => {
                 let b = fixed(16)?;
@@ -281,7 +287,11 @@ fn numeric_from_binary(b: &[u8]) -> Option<String> {
     let mut frac = String::new();
     let mut idx = weight + 1;
     while frac.len() < dscale {
-        let d = if idx < 0 { 0 } else { digits.get(idx as usize).copied().unwrap_or(0) };
+        let d = if idx < 0 {
+            0
+        } else {
+            digits.get(idx as usize).copied().unwrap_or(0)
+        };
         frac.push_str(&format!("{d:04}"));
         idx += 1;
     }
@@ -321,10 +331,16 @@ mod tests {
         assert_eq!(param_literal(Some(b"O'Reilly"), false, 0, 1).unwrap(), "'O''Reilly'");
         assert_eq!(param_literal(Some(&41i32.to_be_bytes()), true, INT4, 1).unwrap(), "41");
         assert_eq!(param_literal(None, false, INT4, 1).unwrap(), "NULL");
-        assert!(param_literal(Some(b"1; drop table x"), false, INT4, 2)
-            .unwrap_err()
-            .contains("parameter $2"));
-        assert!(param_literal(Some(&[0, 1]), true, INT4, 1).unwrap_err().contains("must be 4 bytes"));
+        assert!(
+            param_literal(Some(b"1; drop table x"), false, INT4, 2)
+                .unwrap_err()
+                .contains("parameter $2")
+        );
+        assert!(
+            param_literal(Some(&[0, 1]), true, INT4, 1)
+                .unwrap_err()
+                .contains("must be 4 bytes")
+        );
         assert_eq!(
             param_literal(Some(&(-1i32).to_be_bytes()), true, DATE, 1).unwrap(),
             "DATE '1999-12-31'"

@@ -72,12 +72,19 @@ pub async fn run(started: Started, shared: Arc<Shared>, upstream: Upstream) {
     let upstream_socket = match connected {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            return refuse(&mut stream, format!("could not connect to the upstream warehouse at {addr}: {e}")).await;
+            return refuse(
+                &mut stream,
+                format!("could not connect to the upstream warehouse at {addr}: {e}"),
+            )
+            .await;
         }
         Err(_) => {
             return refuse(
                 &mut stream,
-                format!("could not connect to the upstream warehouse at {addr}: timed out after {:?}", upstream.connect_timeout),
+                format!(
+                    "could not connect to the upstream warehouse at {addr}: timed out after {:?}",
+                    upstream.connect_timeout
+                ),
             )
             .await;
         }
@@ -111,16 +118,10 @@ pub async fn run(started: Started, shared: Arc<Shared>, upstream: Upstream) {
                 notes: notes_tx,
             },
         );
-        let upstream_pump = upstream_pump(
-            up_read,
-            client_write,
-            notes_rx,
-            progress,
-            |key| {
-                shared.cancels.register(key, CancelTarget::Upstream(upstream_addr));
-                cancel_key = Some(key);
-            },
-        );
+        let upstream_pump = upstream_pump(up_read, client_write, notes_rx, progress, |key| {
+            shared.cancels.register(key, CancelTarget::Upstream(upstream_addr));
+            cancel_key = Some(key);
+        });
         tokio::pin!(client_pump);
         tokio::pin!(upstream_pump);
         tokio::select! {
@@ -194,7 +195,12 @@ struct ClientPumpState {
 }
 
 /// Client to upstream. Returns when the client is done or broke the protocol.
-async fn client_pump(mut client: ReadHalf, mut buf: BytesMut, mut upstream: impl AsyncWrite + Unpin, state: ClientPumpState) {
+async fn client_pump(
+    mut client: ReadHalf,
+    mut buf: BytesMut,
+    mut upstream: impl AsyncWrite + Unpin,
+    state: ClientPumpState,
+) {
     let max = state.shared.config.max_message_bytes;
     let idle_timeout = state.shared.config.idle_timeout;
     let mut shutdown = state.shared.shutdown.clone();
@@ -443,7 +449,11 @@ async fn upstream_pump(
                     let ordinal = progress.completed.fetch_add(1, Ordering::SeqCst) + 1;
                     while let Ok(note) = notes.try_recv() {
                         match note {
-                            Note::ErrorAt { ordinal, error, replace } => pending.push_back((ordinal, error, replace)),
+                            Note::ErrorAt {
+                                ordinal,
+                                error,
+                                replace,
+                            } => pending.push_back((ordinal, error, replace)),
                             Note::Fatal(e) => {
                                 out.put_slice(&buf[pass_from..frame.start]);
                                 backend::error_response(&mut out, &e);
@@ -454,7 +464,8 @@ async fn upstream_pump(
                         }
                     }
                     if pending.front().is_some_and(|(n, _, _)| *n == ordinal) {
-                        let (_, error, replace) = pending.pop_front().unwrap_or((0, PgError::error("XX000", ""), false));
+                        let (_, error, replace) =
+                            pending.pop_front().unwrap_or((0, PgError::error("XX000", ""), false));
                         out.put_slice(&buf[pass_from..frame.start]);
                         backend::error_response(&mut out, &error);
                         pass_from = if replace { frame.end } else { frame.start };

@@ -77,8 +77,12 @@ impl Verifier {
             .strip_prefix("SCRAM-SHA-256$")
             .ok_or("a password hash must start with 'SCRAM-SHA-256$' (make one with `strata hash-password`)")?;
         let (params, keys) = rest.split_once('$').ok_or("missing '$' before the keys")?;
-        let (iterations, salt) = params.split_once(':').ok_or("missing ':' between iterations and salt")?;
-        let (stored, server) = keys.split_once(':').ok_or("missing ':' between StoredKey and ServerKey")?;
+        let (iterations, salt) = params
+            .split_once(':')
+            .ok_or("missing ':' between iterations and salt")?;
+        let (stored, server) = keys
+            .split_once(':')
+            .ok_or("missing ':' between StoredKey and ServerKey")?;
         let iterations: u32 = iterations
             .parse()
             .ok()
@@ -140,7 +144,9 @@ pub fn start(body: &[u8], verifier: Option<&Verifier>) -> Result<(Exchange, Stri
         .ok_or("SASLInitialResponse: mechanism name is not NUL-terminated")?;
     let mechanism = std::str::from_utf8(&body[..nul]).map_err(|_| "SASL mechanism is not UTF-8")?;
     if mechanism != "SCRAM-SHA-256" {
-        return Err(format!("SASL mechanism '{mechanism}' is not offered (use SCRAM-SHA-256)"));
+        return Err(format!(
+            "SASL mechanism '{mechanism}' is not offered (use SCRAM-SHA-256)"
+        ));
     }
     let rest = &body[nul + 1..];
     if rest.len() < 4 {
@@ -191,9 +197,7 @@ impl Exchange {
     /// `Ok(None)` means the password is wrong.
     pub fn finish(&self, body: &[u8], verifier: Option<&Verifier>) -> Result<Option<String>, String> {
         let message = std::str::from_utf8(body).map_err(|_| "client-final-message is not UTF-8")?;
-        let (without_proof, proof) = message
-            .rsplit_once(",p=")
-            .ok_or("client-final-message has no proof")?;
+        let (without_proof, proof) = message.rsplit_once(",p=").ok_or("client-final-message has no proof")?;
         let mut binding = None;
         let mut nonce = None;
         for attr in without_proof.split(',') {
@@ -251,8 +255,16 @@ mod tests {
     #[test]
     fn parse_names_the_bad_part() {
         assert!(Verifier::parse("md5abc").unwrap_err().contains("SCRAM-SHA-256$"));
-        assert!(Verifier::parse("SCRAM-SHA-256$x:AAAA$a:b").unwrap_err().contains("iteration count 'x'"));
-        assert!(Verifier::parse("SCRAM-SHA-256$4096:AAAA$a:b").unwrap_err().contains("StoredKey"));
+        assert!(
+            Verifier::parse("SCRAM-SHA-256$x:AAAA$a:b")
+                .unwrap_err()
+                .contains("iteration count 'x'")
+        );
+        assert!(
+            Verifier::parse("SCRAM-SHA-256$4096:AAAA$a:b")
+                .unwrap_err()
+                .contains("StoredKey")
+        );
     }
 
     /// A full exchange with the client side of RFC 5802 written out.
@@ -279,6 +291,10 @@ mod tests {
         );
         let bad = format!("{without_proof},p={}", B64.encode([0u8; 32]));
         assert_eq!(ex.finish(bad.as_bytes(), Some(&v)).unwrap(), None);
-        assert!(ex.finish(b"c=biws,r=other,p=AAAA", Some(&v)).unwrap_err().contains("nonce"));
+        assert!(
+            ex.finish(b"c=biws,r=other,p=AAAA", Some(&v))
+                .unwrap_err()
+                .contains("nonce")
+        );
     }
 }

@@ -318,7 +318,10 @@ mod tests {
 
     #[test]
     fn keywords() {
-        assert_eq!(leading_keywords(" /* hi */ SET  search_path = x", 2), vec!["set", "search_path"]);
+        assert_eq!(
+            leading_keywords(" /* hi */ SET  search_path = x", 2),
+            vec!["set", "search_path"]
+        );
         assert_eq!(leading_keywords("(select 1)", 1), vec!["select"]);
     }
 }

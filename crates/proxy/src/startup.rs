@@ -36,7 +36,8 @@ impl Started {
 }
 
 pub async fn handle(socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>, permit: Option<OwnedSemaphorePermit>) {
-    let started = match tokio::time::timeout(STARTUP_TIMEOUT, negotiate(socket, peer, &shared, permit.is_some())).await {
+    let started = match tokio::time::timeout(STARTUP_TIMEOUT, negotiate(socket, peer, &shared, permit.is_some())).await
+    {
         Ok(Some(started)) => started,
         Ok(None) => return,
         Err(_) => {
@@ -150,7 +151,11 @@ async fn fatal(stream: &mut ClientStream, e: PgError) {
 
 /// SNI first label, else `database`, else `-c strata.environment=` in `options`: the first
 /// that names an environment wins.
-fn choose_environment(shared: &Shared, sni: Option<&str>, params: &[(String, String)]) -> Result<Arc<Environment>, PgError> {
+fn choose_environment(
+    shared: &Shared,
+    sni: Option<&str>,
+    params: &[(String, String)],
+) -> Result<Arc<Environment>, PgError> {
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let from_sni = sni.and_then(|host| host.split('.').next());
     let from_options = param("options").and_then(environment_option);
@@ -285,7 +290,10 @@ mod tests {
     #[test]
     fn environment_from_options() {
         assert_eq!(environment_option("-c strata.environment=demo"), Some("demo".into()));
-        assert_eq!(environment_option("-cstrata.environment=demo -c x=1"), Some("demo".into()));
+        assert_eq!(
+            environment_option("-cstrata.environment=demo -c x=1"),
+            Some("demo".into())
+        );
         assert_eq!(environment_option("--strata.environment=prod"), Some("prod".into()));
         assert_eq!(environment_option("-c search_path=a"), None);
         assert_eq!(

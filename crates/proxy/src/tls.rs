@@ -14,7 +14,10 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Strin
         .collect::<Result<_, _>>()
         .map_err(|e| format!("TLS certificate {}: {e}", cert.display()))?;
     if certs.is_empty() {
-        return Err(format!("TLS certificate {}: no CERTIFICATE block in the file", cert.display()));
+        return Err(format!(
+            "TLS certificate {}: no CERTIFICATE block in the file",
+            cert.display()
+        ));
     }
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("TLS private key {}: {e}", key.display()))?;
     // ring rather than aws-lc-rs: no second C/assembly build next to DuckDB's. rustls marks

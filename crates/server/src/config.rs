@@ -122,7 +122,10 @@ pub fn load(file: Option<&Path>, vars: impl IntoIterator<Item = (String, String)
     let mut vars: Vec<(String, String)> = vars.into_iter().filter(|(k, _)| k.starts_with("STRATA__")).collect();
     vars.sort();
     for (key, raw) in vars {
-        let path: Vec<String> = key["STRATA__".len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
+        let path: Vec<String> = key["STRATA__".len()..]
+            .split("__")
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
         set_path(&mut table, &path, parse_value(&raw)).map_err(|e| format!("environment variable {key}: {e}"))?;
         overridden.push(key);
     }
@@ -140,7 +143,10 @@ pub fn load(file: Option<&Path>, vars: impl IntoIterator<Item = (String, String)
                 *path = dir.join(&*path);
             }
         }
-        for p in [&mut config.server.tls_cert, &mut config.server.tls_key].into_iter().flatten() {
+        for p in [&mut config.server.tls_cert, &mut config.server.tls_key]
+            .into_iter()
+            .flatten()
+        {
             *p = dir.join(&*p);
         }
     }
@@ -214,7 +220,11 @@ fn set_in(node: &mut toml::Value, path: &[String], value: toml::Value, name: &st
                 .parse()
                 .map_err(|_| format!("'{name}' is a list: expected an index, got '{}'", path[0]))?;
             if index > items.len() {
-                return Err(format!("'{name}' has {} items; the next index is {}", items.len(), items.len()));
+                return Err(format!(
+                    "'{name}' has {} items; the next index is {}",
+                    items.len(),
+                    items.len()
+                ));
             }
             if index == items.len() {
                 items.push(toml::Value::Table(toml::Table::new()));
@@ -261,7 +271,10 @@ host = "db"
             Some(&file),
             [
                 ("STRATA__SERVER__LISTEN".to_string(), "0.0.0.0:7000".to_string()),
-                ("STRATA__ENVIRONMENTS__0__WAREHOUSE__PORT".to_string(), "6432".to_string()),
+                (
+                    "STRATA__ENVIRONMENTS__0__WAREHOUSE__PORT".to_string(),
+                    "6432".to_string(),
+                ),
                 ("STRATA__SERVER__QUERY_TIMEOUT_SECS".to_string(), "30".to_string()),
                 ("UNRELATED".to_string(), "x".to_string()),
             ],

@@ -46,7 +46,8 @@ pub fn compiler_for(
     schema: Option<String>,
     target_name: Option<String>,
 ) -> Result<Compiler, String> {
-    let project = strata_manifest::load_definitions(path).map_err(|d| format!("definitions {}:\n{d}", path.display()))?;
+    let project =
+        strata_manifest::load_definitions(path).map_err(|d| format!("definitions {}:\n{d}", path.display()))?;
     Ok(Compiler::new(
         Arc::new(project),
         CompileOptions {
@@ -63,7 +64,10 @@ pub fn compiler_for(
 pub fn demo_config(mut config: Config, demo_dir: &Path) -> Result<Config, String> {
     let db = demo_dir.join("warehouse.duckdb");
     if !db.exists() || !demo_dir.join("dbt_project.yml").exists() {
-        eprintln!("generating the demo project and warehouse in {} ...", demo_dir.display());
+        eprintln!(
+            "generating the demo project and warehouse in {} ...",
+            demo_dir.display()
+        );
         build_demo(demo_dir, 1)?;
     }
     config.environments.push(EnvironmentConfig {
@@ -155,10 +159,19 @@ impl Server {
 async fn open_environment(env: &EnvironmentConfig) -> Result<(Environment, String), String> {
     let env = env.clone();
     tokio::task::spawn_blocking(move || {
-        let state = if env.semantic_layer { "" } else { " (Semantic Layer off)" };
+        let state = if env.semantic_layer {
+            ""
+        } else {
+            " (Semantic Layer off)"
+        };
         match &env.warehouse {
             WarehouseConfig::Duckdb { path } => {
-                let compiler = compiler_for(&env.definitions, &strata_compile::DuckDb, env.schema.clone(), env.target_name.clone())?;
+                let compiler = compiler_for(
+                    &env.definitions,
+                    &strata_compile::DuckDb,
+                    env.schema.clone(),
+                    env.target_name.clone(),
+                )?;
                 let root = DuckDb::open_for_serving(path).map_err(|e| e.to_string())?;
                 let root = Mutex::new(root);
                 let connector: Connector = Arc::new(move || {
@@ -166,7 +179,10 @@ async fn open_environment(env: &EnvironmentConfig) -> Result<(Environment, Strin
                     root.try_clone().map(|w| Box::new(w) as Box<dyn Warehouse>)
                 });
                 let line = format!("{}: engine mode on DuckDB {}{state}", env.slug, path.display());
-                Ok((Environment::new(&env.slug, env.semantic_layer, compiler, Backend::Engine(connector)), line))
+                Ok((
+                    Environment::new(&env.slug, env.semantic_layer, compiler, Backend::Engine(connector)),
+                    line,
+                ))
             }
             WarehouseConfig::Postgres {
                 host,
@@ -174,8 +190,12 @@ async fn open_environment(env: &EnvironmentConfig) -> Result<(Environment, Strin
                 database,
                 connect_timeout_secs,
             } => {
-                let compiler =
-                    compiler_for(&env.definitions, &strata_compile::Postgres, env.schema.clone(), env.target_name.clone())?;
+                let compiler = compiler_for(
+                    &env.definitions,
+                    &strata_compile::Postgres,
+                    env.schema.clone(),
+                    env.target_name.clone(),
+                )?;
                 let upstream = Upstream {
                     host: host.clone(),
                     port: *port,

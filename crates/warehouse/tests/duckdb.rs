@@ -32,12 +32,12 @@ fn maps_every_type_to_values_and_column_types() {
     use ColumnType::*;
     let expected: Vec<(&str, ColumnType, Value)> = vec![
         ("b", Boolean, Value::Bool(true)),
-        ("i1", Integer, Value::Int(1)),
-        ("i2", Integer, Value::Int(2)),
-        ("i4", Integer, Value::Int(3)),
+        ("i1", Int32, Value::Int(1)),
+        ("i2", Int32, Value::Int(2)),
+        ("i4", Int32, Value::Int(3)),
         ("i8", Integer, Value::Int(-4)),
-        ("u1", Integer, Value::Int(5)),
-        ("u2", Integer, Value::Int(6)),
+        ("u1", Int32, Value::Int(5)),
+        ("u2", Int32, Value::Int(6)),
         ("u4", Integer, Value::Int(7)),
         ("u8", Numeric, Value::Int(8)),
         ("u8max", Numeric, num("18446744073709551615")),
@@ -59,7 +59,7 @@ fn maps_every_type_to_values_and_column_types() {
         ("ts_s", Timestamp, ts("2024-01-01 00:00:01")),
         ("ts_ms", Timestamp, ts("2024-01-01 00:00:01.5")),
         ("ts_ns", Timestamp, Value::Timestamp(-1)),
-        ("n", Integer, Value::Null),
+        ("n", Int32, Value::Null),
     ];
     let columns: Vec<Column> = expected.iter().map(|(name, ty, _)| col(name, ty.clone())).collect();
     let values: Vec<Value> = expected.into_iter().map(|(_, _, v)| v).collect();
@@ -89,7 +89,7 @@ fn other_types_arrive_as_duckdb_text() {
             col("tm", ColumnType::Other("TIME".into())),
             col("bl", ColumnType::Other("BLOB".into())),
             col("m", ColumnType::Text),
-            col("plain", ColumnType::Integer),
+            col("plain", ColumnType::Int32),
             col("plain", ColumnType::Text),
             col("nothing", ColumnType::Other("INTERVAL".into())),
         ]
@@ -131,7 +131,7 @@ fn zero_row_results_still_have_columns() {
     assert_eq!(
         result.columns,
         vec![
-            col("a", ColumnType::Integer),
+            col("a", ColumnType::Int32),
             col("b", ColumnType::Text),
             col("c", ColumnType::Numeric)
         ]

@@ -44,8 +44,8 @@ fn maps_every_type_to_values_and_column_types() {
     use ColumnType::*;
     let expected: Vec<(&str, ColumnType, Value)> = vec![
         ("b", Boolean, Value::Bool(true)),
-        ("i2", Integer, Value::Int(2)),
-        ("i4", Integer, Value::Int(3)),
+        ("i2", Int32, Value::Int(2)),
+        ("i4", Int32, Value::Int(3)),
         ("i8", Integer, Value::Int(-4)),
         ("o", Integer, Value::Int(1259)),
         ("f4", Float, Value::Float(1.5)),
@@ -69,7 +69,7 @@ fn maps_every_type_to_values_and_column_types() {
         ("jb", Other("jsonb".into()), text("[1]")),
         ("js", Other("json".into()), text("{\"a\": 1}")),
         ("u", Other("uuid".into()), text("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")),
-        ("n", Integer, Value::Null),
+        ("n", Int32, Value::Null),
     ];
     let columns: Vec<Column> = expected.iter().map(|(name, ty, _)| col(name, ty.clone())).collect();
     let values: Vec<Value> = expected.into_iter().map(|(_, _, v)| v).collect();
@@ -97,9 +97,9 @@ fn other_types_arrive_as_postgres_text() {
             col("tm", ColumnType::Other("time".into())),
             col("by", ColumnType::Other("bytea".into())),
             col("m", ColumnType::Text),
-            col("p", ColumnType::Integer),
+            col("p", ColumnType::Int32),
             col("rng", ColumnType::Other("int4range".into())),
-            col("plain", ColumnType::Integer),
+            col("plain", ColumnType::Int32),
             col("plain", ColumnType::Text),
             col("nothing", ColumnType::Other("interval".into())),
         ]
@@ -150,7 +150,7 @@ fn zero_row_results_still_have_columns() {
     assert_eq!(
         result.columns,
         vec![
-            col("a", ColumnType::Integer),
+            col("a", ColumnType::Int32),
             col("b", ColumnType::Text),
             col("c", ColumnType::Other("interval".into()))
         ]

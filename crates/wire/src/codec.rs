@@ -39,9 +39,14 @@ fn err<T>(message: impl Into<String>) -> Result<T, ProtocolError> {
 pub enum Startup {
     Ssl,
     GssEnc,
-    Cancel { process_id: i32, secret_key: i32 },
+    Cancel {
+        process_id: i32,
+        secret_key: i32,
+    },
     /// Protocol 3.0 startup with its parameters (`user`, `database`, `options`, ...), in order.
-    Start { params: Vec<(String, String)> },
+    Start {
+        params: Vec<(String, String)>,
+    },
 }
 
 /// Decodes the startup packet (no type byte: length, then a code).
@@ -110,9 +115,18 @@ pub enum Message {
         result_formats: Vec<i16>,
     },
     /// `kind` is `b'S'` (statement) or `b'P'` (portal).
-    Describe { kind: u8, name: String },
-    Execute { portal: String, max_rows: i32 },
-    Close { kind: u8, name: String },
+    Describe {
+        kind: u8,
+        name: String,
+    },
+    Execute {
+        portal: String,
+        max_rows: i32,
+    },
+    Close {
+        kind: u8,
+        name: String,
+    },
     Sync,
     Flush,
     Terminate,
@@ -139,7 +153,10 @@ pub fn frame_len(buf: &[u8], max_len: usize) -> Result<Option<usize>, ProtocolEr
     }
     let len = i32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]);
     if len < 4 {
-        return err(format!("invalid message length {len} for message type '{}'", printable(buf[0])));
+        return err(format!(
+            "invalid message length {len} for message type '{}'",
+            printable(buf[0])
+        ));
     }
     let len = len as usize;
     if len - 4 > max_len {
@@ -306,7 +323,9 @@ fn count(body: &mut Bytes, what: &str, field: &str) -> Result<usize, ProtocolErr
 
 fn format_code(code: i16, what: &str) -> Result<i16, ProtocolError> {
     if code != 0 && code != 1 {
-        return err(format!("{what} has format code {code} (expected 0 for text or 1 for binary)"));
+        return err(format!(
+            "{what} has format code {code} (expected 0 for text or 1 for binary)"
+        ));
     }
     Ok(code)
 }
@@ -378,7 +397,12 @@ mod tests {
             Some(Message::Query("select 1".into()))
         );
         let mut b = frame(b'Q', b"select 1");
-        assert!(decode_message(&mut b, 1 << 20).unwrap_err().0.contains("not NUL-terminated"));
+        assert!(
+            decode_message(&mut b, 1 << 20)
+                .unwrap_err()
+                .0
+                .contains("not NUL-terminated")
+        );
         let mut b = frame(b'E', b"\0\0\0");
         assert!(decode_message(&mut b, 1 << 20).unwrap_err().0.contains("truncated"));
     }

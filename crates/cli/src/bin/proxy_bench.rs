@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use strata_warehouse::{DuckDb, Warehouse};
 
-const METRIC_QUERY: &str = "select * from {{ metrics.calculate(metric('revenue'), grain='month', dimensions=['country']) }}";
+const METRIC_QUERY: &str =
+    "select * from {{ metrics.calculate(metric('revenue'), grain='month', dimensions=['country']) }}";
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -23,7 +24,10 @@ fn main() {
     let mut config = strata_server::config::load(None, []).expect("config");
     config.server.listen = "127.0.0.1:0".into();
     let config = strata_server::demo_config(config, &dir).expect("demo config");
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let server = runtime.block_on(strata_server::Server::bind(&config)).expect("bind");
     let port = server.local_addr.port();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -78,12 +82,30 @@ fn main() {
     assert_eq!(rows.0, rows.1, "same rows both ways");
     let (d, e, s, o) = (median(inproc), median(through), median(plain), median(one));
     println!("metric query ({} rows), median of {runs} runs:", rows.0);
-    println!("  DuckDB directly, compiled SQL:        {:>9.3} ms", d.as_secs_f64() * 1e3);
-    println!("  through the proxy, extended protocol: {:>9.3} ms", e.as_secs_f64() * 1e3);
-    println!("  through the proxy, simple query:      {:>9.3} ms", s.as_secs_f64() * 1e3);
-    println!("  proxy overhead (extended):            {:>9.3} ms", (e.as_secs_f64() - d.as_secs_f64()) * 1e3);
-    println!("  proxy overhead (simple):              {:>9.3} ms", (s.as_secs_f64() - d.as_secs_f64()) * 1e3);
-    println!("select 1 through the proxy:             {:>9.3} ms", o.as_secs_f64() * 1e3);
+    println!(
+        "  DuckDB directly, compiled SQL:        {:>9.3} ms",
+        d.as_secs_f64() * 1e3
+    );
+    println!(
+        "  through the proxy, extended protocol: {:>9.3} ms",
+        e.as_secs_f64() * 1e3
+    );
+    println!(
+        "  through the proxy, simple query:      {:>9.3} ms",
+        s.as_secs_f64() * 1e3
+    );
+    println!(
+        "  proxy overhead (extended):            {:>9.3} ms",
+        (e.as_secs_f64() - d.as_secs_f64()) * 1e3
+    );
+    println!(
+        "  proxy overhead (simple):              {:>9.3} ms",
+        (s.as_secs_f64() - d.as_secs_f64()) * 1e3
+    );
+    println!(
+        "select 1 through the proxy:             {:>9.3} ms",
+        o.as_secs_f64() * 1e3
+    );
     drop(client);
     let _ = stop_tx.send(());
     let _ = runtime.block_on(handle);

@@ -28,7 +28,11 @@ pub fn demo_dir() -> &'static Path {
             .args(["demo", "--dir", dir.to_str().unwrap()])
             .output()
             .expect("run strata demo");
-        assert!(out.status.success(), "strata demo failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "strata demo failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         dir
     })
 }
@@ -38,17 +42,44 @@ pub fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
-        .args(["-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap(), "-days", "2"])
-        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,DNS:*.proxy.localtest"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .args([
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+            "-days",
+            "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,DNS:*.proxy.localtest",
+        ])
         .output()
         .expect("run openssl");
-    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (cert, key)
 }
 
 pub fn hash_password(password: &str) -> String {
-    let out = Command::new(strata_bin()).args(["hash-password", password]).output().unwrap();
+    let out = Command::new(strata_bin())
+        .args(["hash-password", password])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
@@ -69,7 +100,10 @@ impl Server {
         std::fs::write(&file, config).unwrap();
         let mut child = Command::new(strata_bin())
             .args(["serve", "--config", file.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-            .env("STRATA_LOG", std::env::var("STRATA_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "STRATA_LOG",
+                std::env::var("STRATA_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -101,7 +135,12 @@ impl Server {
             }
         };
         let port = addr.rsplit(':').next().unwrap().parse().unwrap();
-        Server { child, port, dir, output }
+        Server {
+            child,
+            port,
+            dir,
+            output,
+        }
     }
 
     pub fn output(&self) -> String {
@@ -110,7 +149,9 @@ impl Server {
 
     /// Sends SIGTERM and waits for the process to exit; returns whether it exited 0.
     pub fn terminate(&mut self, within: Duration) -> bool {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -122,7 +163,10 @@ impl Server {
     }
 
     pub fn conninfo(&self, user: &str, password: &str, dbname: &str) -> String {
-        format!("host=127.0.0.1 port={} user={user} password={password} dbname={dbname} connect_timeout=10", self.port)
+        format!(
+            "host=127.0.0.1 port={} user={user} password={password} dbname={dbname} connect_timeout=10",
+            self.port
+        )
     }
 }
 
@@ -139,13 +183,21 @@ impl Drop for Server {
 /// Whether a client program is installed. CI (STRATA_REQUIRE_CLIENTS=1) requires them all.
 pub fn have_client(what: &str) -> bool {
     let ok = match what {
-        "psql" => Command::new("psql").arg("--version").output().is_ok_and(|o| o.status.success()),
+        "psql" => Command::new("psql")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
         "python" => Command::new("python3")
             .args(["-c", "import psycopg"])
             .output()
             .is_ok_and(|o| o.status.success()),
-        "java" => Path::new("/usr/share/java/postgresql.jar").exists()
-            && Command::new("java").arg("-version").output().is_ok_and(|o| o.status.success()),
+        "java" => {
+            Path::new("/usr/share/java/postgresql.jar").exists()
+                && Command::new("java")
+                    .arg("-version")
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+        }
         "node" => workspace().join("tests/clients/node/node_modules/pg").exists(),
         _ => false,
     };
@@ -223,9 +275,16 @@ pub fn run_scenario(client: &str, s: &Scenario<'_>) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "{client} scenario ({}) failed:\n{text}", s.sslmode);
+    assert!(
+        out.status.success(),
+        "{client} scenario ({}) failed:\n{text}",
+        s.sslmode
+    );
     for step in ["ok connect", "ok select_1", "ok metric", "ok error", "ok fetch"] {
-        assert!(text.contains(step), "{client} scenario did not report '{step}':\n{text}");
+        assert!(
+            text.contains(step),
+            "{client} scenario did not report '{step}':\n{text}"
+        );
     }
     if !s.slow_sql.is_empty() {
         assert!(text.contains("ok cancel"), "{client} scenario did not cancel:\n{text}");
