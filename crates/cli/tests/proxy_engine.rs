@@ -197,6 +197,8 @@ fn metric_and_plain_queries_with_errors_in_between() {
     assert_eq!(v, "test");
     let v: String = client.query_one("show server_version", &[]).unwrap().get(0);
     assert!(v.starts_with("15"), "{v}");
+    let v: String = client.query_one("select version()", &[]).unwrap().get(0);
+    assert!(v.starts_with("PostgreSQL 15"), "{v}");
     let tables: Vec<String> = client
         .query(
             "select table_name::varchar from information_schema.tables order by 1",

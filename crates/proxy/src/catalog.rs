@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::sqltext::leading_keywords;
+use crate::sqltext::{leading_keywords, skip_leading_comments};
 
 /// What a statement is, as far as the session is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +45,8 @@ pub fn classify(sql: &str) -> Kind {
             Kind::Rows
         }
         "show" => {
-            let rest = sql.trim().trim_end_matches(';')[4..].trim().to_string();
+            let body = skip_leading_comments(sql).trim_end().trim_end_matches(';');
+            let rest = body.get(4..).unwrap_or("").trim().to_string();
             let name = match words.get(1).map(String::as_str) {
                 Some("transaction") => "transaction_isolation".to_string(),
                 _ => rest.trim_matches('"').to_ascii_lowercase(),
@@ -90,14 +91,14 @@ pub fn classify(sql: &str) -> Kind {
 
 /// `SET [SESSION|LOCAL] name {=|TO} value[, ...]`, and `SET TIME ZONE value`.
 fn parse_set(sql: &str) -> Kind {
-    let body = sql.trim().trim_end_matches(';').trim();
-    let mut rest = body[3..].trim_start();
+    let body = skip_leading_comments(sql).trim_end().trim_end_matches(';').trim();
+    let mut rest = body.get(3..).unwrap_or("").trim_start();
     for prefix in ["session ", "local "] {
-        if rest.len() >= prefix.len() && rest[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        if rest.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix)) {
             rest = rest[prefix.len()..].trim_start();
         }
     }
-    if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case("time zone") {
+    if rest.get(..9).is_some_and(|p| p.eq_ignore_ascii_case("time zone")) {
         return Kind::Set {
             name: "timezone".into(),
             value: Some(unquote(rest[9..].trim())),
@@ -224,7 +225,7 @@ impl Settings {
 
 /// Whether a statement reads the PostgreSQL catalog (and needs [`DUCKDB_CATALOG_PRELUDE`]).
 pub fn reads_catalog(sql: &str) -> bool {
-    sql.contains("pg_")
+    sql.contains("pg_") || sql.contains("version()")
 }
 
 /// What DuckDB's own `pg_catalog` lacks for psql's `\d` family and JDBC metadata: session
@@ -248,6 +249,7 @@ CREATE OR REPLACE TEMP VIEW pg_foreign_table AS SELECT 0::BIGINT AS ftrelid, 0::
 CREATE OR REPLACE TEMP MACRO pg_get_userbyid(role_oid) AS current_user;
 CREATE OR REPLACE TEMP MACRO pg_get_expr(node, rel) AS node::VARCHAR, (node, rel, pretty) AS node::VARCHAR;
 CREATE OR REPLACE TEMP MACRO pg_backend_pid() AS 0;
+CREATE OR REPLACE TEMP MACRO version() AS 'PostgreSQL 15.0 (Strata semantic layer, engine mode on DuckDB)';
 CREATE OR REPLACE TEMP MACRO array_upper(a, d) AS len(a);
 CREATE OR REPLACE TEMP MACRO array_lower(a, d) AS 1;
 CREATE OR REPLACE TEMP MACRO pg_get_statisticsobjdef_columns(o) AS '';
@@ -333,6 +335,14 @@ mod tests {
         );
         assert_eq!(classify("insert into t values (1)"), Kind::Command("INSERT".into()));
         assert_eq!(classify(" -- nothing\n"), Kind::Empty);
+        assert_eq!(classify("/* é */ show search_path"), Kind::Show("search_path".into()));
+        assert_eq!(
+            classify("-- ü\nset x = 1"),
+            Kind::Set {
+                name: "x".into(),
+                value: Some("1".into())
+            }
+        );
     }
 
     #[test]

@@ -247,6 +247,28 @@ pub fn quote_literal(value: &str) -> String {
     s
 }
 
+/// The statement without the whitespace and comments before its first keyword.
+pub fn skip_leading_comments(sql: &str) -> &str {
+    let mut start = None;
+    scan(sql, |piece, from, to| {
+        if start.is_some() {
+            return;
+        }
+        let text = &sql[from..to];
+        match piece {
+            Piece::Code => {
+                let trimmed = text.trim_start();
+                if !trimmed.is_empty() {
+                    start = Some(from + (text.len() - trimmed.len()));
+                }
+            }
+            Piece::Opaque if text.starts_with("--") || text.starts_with("/*") => {}
+            Piece::Opaque => start = Some(from),
+        }
+    });
+    start.map_or("", |i| &sql[i..])
+}
+
 /// The statement's first `n` keywords, lowercased, skipping comments and parentheses.
 pub fn leading_keywords(sql: &str, n: usize) -> Vec<String> {
     let mut words = Vec::new();
@@ -314,6 +336,12 @@ mod tests {
     #[test]
     fn literal_quoting() {
         assert_eq!(quote_literal("O'Reilly"), "'O''Reilly'");
+    }
+
+    #[test]
+    fn leading_comments() {
+        assert_eq!(skip_leading_comments(" -- é\n/* x */ show é"), "show é");
+        assert_eq!(skip_leading_comments("  -- only"), "");
     }
 
     #[test]
