@@ -17,8 +17,8 @@
 #   DURATION      seconds per pgbench run (default 10)
 #   REPEAT        rounds of every run (default 1); the tables show the median tps of the rounds
 #   SCALE         pgbench -i scale factor (default 10: 1M rows in pgbench_accounts)
-#   STRATA_BIN    the strata binary (default ${CARGO_TARGET_DIR:-/var/cache/strata/target}/debug/strata,
-#                 the test build, whose proxy hot path is optimized by profile overrides in Cargo.toml);
+#   STRATA_BIN    the strata binary (default /var/cache/strata/target-bench/release/strata, the
+#                 release build made by bench/build_release.sh);
 #                 when it does not exist the Strata rows are skipped with a notice
 #   STRATA_WAIT   seconds to wait for Strata to accept queries (default 30)
 #
@@ -41,7 +41,8 @@ duration="${DURATION:-10}"
 repeat="${REPEAT:-1}"
 scale="${SCALE:-10}"
 strata_wait="${STRATA_WAIT:-30}"
-strata_bin="${STRATA_BIN:-${CARGO_TARGET_DIR:-/var/cache/strata/target}/debug/strata}"
+release_bin=/var/cache/strata/target-bench/release/strata # bench/build_release.sh
+strata_bin="${STRATA_BIN:-$release_bin}"
 
 pg_dir=/tmp/strata-bench-pg # the throwaway cluster (data, socket, log)
 pg_port=55450
@@ -67,7 +68,7 @@ for v in duration repeat scale strata_wait; do
 done
 
 if [ "$run_strata" -eq 1 ] && [ ! -x "$strata_bin" ]; then
-  log "NOTICE: no strata binary at $strata_bin (set STRATA_BIN, or run `cargo test --workspace --no-run`);"
+  log "NOTICE: no strata binary at $strata_bin (set STRATA_BIN, or run bench/build_release.sh);"
   log "NOTICE: running direct vs pgbouncer only"
   run_strata=0
 fi
