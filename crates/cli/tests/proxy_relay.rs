@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use strata_warehouse::Warehouse;
-use support::{Scenario, Server, run_scenario};
+use support::{Scenario, Server, message, run_scenario, sqlstate};
 
 const SCHEMA: &str = "strata_proxy_e2e";
 
@@ -89,20 +89,6 @@ connect_timeout_secs = 3
         db = pg.dbname,
     );
     Server::start(&config, dir)
-}
-
-/// The server's message (postgres::Error's Display says only "db error").
-fn message(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(d) => format!("{}: {}", d.code().code(), d.message()),
-        None => e.to_string(),
-    }
-}
-
-fn sqlstate(e: &postgres::Error) -> String {
-    e.code()
-        .map(|c| c.code().to_string())
-        .unwrap_or_else(|| format!("no SQLSTATE: {e}"))
 }
 
 #[test]

@@ -30,7 +30,7 @@ fn message_like(rng: &mut XorShift) -> Vec<u8> {
                 _ => (rng.next() % 128) as u8,
             })
             .collect();
-        if rng.next() % 3 == 0 && body.len() >= 2 {
+        if rng.next().is_multiple_of(3) && body.len() >= 2 {
             let i = (rng.next() as usize) % (body.len() - 1);
             body[i..i + 2].copy_from_slice(&((rng.next() % 5) as i16 - 1).to_be_bytes());
         }
@@ -50,8 +50,8 @@ fn message_like(rng: &mut XorShift) -> Vec<u8> {
 fn arbitrary_bytes_never_panic() {
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     const LIMIT: usize = 1 << 16;
-    for round in 0..200_000 {
-        let input = if round % 2 == 0 {
+    for round in 0..200_000u32 {
+        let input = if round.is_multiple_of(2) {
             message_like(&mut rng)
         } else {
             (0..(rng.next() % 64)).map(|_| rng.next() as u8).collect()

@@ -37,6 +37,20 @@ pub fn demo_dir() -> &'static Path {
     })
 }
 
+/// The server's message (postgres::Error's Display says only "db error").
+pub fn message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("{}: {}", d.code().code(), d.message()),
+        None => e.to_string(),
+    }
+}
+
+pub fn sqlstate(e: &postgres::Error) -> String {
+    e.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("no SQLSTATE: {e}"))
+}
+
 /// A self-signed certificate for `localhost` and `*.proxy.localtest`, made with openssl.
 pub fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
     let cert = dir.join("cert.pem");
