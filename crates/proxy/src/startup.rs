@@ -196,10 +196,10 @@ fn environment_option(options: &str) -> Option<String> {
         } else {
             w.strip_prefix("--")
         };
-        if let Some((name, value)) = setting.and_then(|s| s.split_once('=')) {
-            if name.trim() == "strata.environment" {
-                return Some(value.trim().to_string());
-            }
+        if let Some((name, value)) = setting.and_then(|s| s.split_once('='))
+            && name.trim() == "strata.environment"
+        {
+            return Some(value.trim().to_string());
         }
     }
     None
