@@ -223,10 +223,7 @@ fn psql_lists_tables_and_columns() {
         text
     };
     let tables = psql("\\dt");
-    assert!(
-        tables.contains("orders") && tables.contains("customers"),
-        "{tables}"
-    );
+    assert!(tables.contains("orders") && tables.contains("customers"), "{tables}");
     let all = psql("\\d");
     assert!(all.contains("orders"), "\\d lists the demo's relations:\n{all}");
     let columns = psql("\\d orders");
