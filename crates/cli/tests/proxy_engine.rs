@@ -230,6 +230,40 @@ fn psql_lists_tables_and_columns() {
     assert!(columns.contains("order_id") && columns.contains("amount"), "{columns}");
 }
 
+/// What DBeaver and Metabase read on connect, through JDBC's DatabaseMetaData.
+#[test]
+fn jdbc_metadata_lists_tables_and_columns() {
+    if !support::have_client("java") {
+        return;
+    }
+    let server = start("", false);
+    let out = std::process::Command::new("java")
+        .args(["-cp", "/usr/share/java/postgresql.jar"])
+        .arg(support::workspace().join("tests/clients/java/Metadata.java"))
+        .arg(format!("jdbc:postgresql://127.0.0.1:{}/shop", server.port))
+        .args(["alice", PASSWORD, "main", "orders"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}\nserver:\n{}", server.output());
+    for line in [
+        "product PostgreSQL 15",
+        "schema main",
+        "table main.orders TABLE",
+        "table main.stg_orders VIEW",
+        "column order_id int8",
+        "column amount numeric",
+        "column ordered_at date",
+        "column status varchar",
+    ] {
+        assert!(text.contains(line), "missing '{line}' in:\n{text}");
+    }
+}
+
 #[test]
 fn environments_by_database_options_and_sni() {
     let server = start("", true);

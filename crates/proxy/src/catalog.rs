@@ -234,6 +234,8 @@ pub fn reads_catalog(sql: &str) -> bool {
 /// is why [`rewrite_for_duckdb`] drops the `pg_catalog.` qualifier.
 pub const DUCKDB_CATALOG_PRELUDE: &str = "
 CREATE OR REPLACE TEMP VIEW pg_class AS SELECT * REPLACE ([]::VARCHAR[] AS reloptions), false AS relforcerowsecurity FROM pg_catalog.pg_class;
+CREATE OR REPLACE TEMP VIEW pg_attribute AS SELECT * REPLACE ((CASE atttypid WHEN 10 THEN 16 WHEN 11 THEN 21 WHEN 12 THEN 21 WHEN 13 THEN 23 WHEN 14 THEN 20 WHEN 15 THEN 1082 WHEN 16 THEN 1083 WHEN 17 THEN 1114 WHEN 18 THEN 1114 WHEN 19 THEN 1114 WHEN 20 THEN 1114 WHEN 21 THEN 1700 WHEN 22 THEN 700 WHEN 23 THEN 701 WHEN 24 THEN 1043 WHEN 25 THEN 1043 WHEN 26 THEN 17 WHEN 27 THEN 1186 WHEN 28 THEN 21 WHEN 29 THEN 23 WHEN 30 THEN 20 WHEN 31 THEN 1700 WHEN 32 THEN 1184 WHEN 34 THEN 1266 WHEN 50 THEN 1700 WHEN 54 THEN 2950 ELSE 1043 END)::BIGINT AS atttypid) FROM pg_catalog.pg_attribute;
+CREATE OR REPLACE TEMP MACRO format_type(type_oid, typmod) AS CASE type_oid WHEN 16 THEN 'boolean' WHEN 17 THEN 'bytea' WHEN 20 THEN 'bigint' WHEN 21 THEN 'smallint' WHEN 23 THEN 'integer' WHEN 700 THEN 'real' WHEN 701 THEN 'double precision' WHEN 1043 THEN 'character varying' WHEN 1082 THEN 'date' WHEN 1083 THEN 'time without time zone' WHEN 1114 THEN 'timestamp without time zone' WHEN 1184 THEN 'timestamp with time zone' WHEN 1186 THEN 'interval' WHEN 1266 THEN 'time with time zone' WHEN 1700 THEN 'numeric' WHEN 2950 THEN 'uuid' ELSE 'text' END;
 CREATE OR REPLACE TEMP VIEW pg_roles AS SELECT 10::BIGINT AS oid, current_user AS rolname, false AS rolsuper, true AS rolinherit, false AS rolcreaterole, false AS rolcreatedb, true AS rolcanlogin, false AS rolreplication, -1 AS rolconnlimit, NULL::TIMESTAMP AS rolvaliduntil, false AS rolbypassrls, NULL::VARCHAR[] AS rolconfig;
 CREATE OR REPLACE TEMP VIEW pg_user AS SELECT current_user AS usename, 10::BIGINT AS usesysid, false AS usesuper;
 CREATE OR REPLACE TEMP VIEW pg_inherits AS SELECT 0::BIGINT AS inhrelid, 0::BIGINT AS inhparent, 0 AS inhseqno, false AS inhdetachpending WHERE false;
@@ -269,7 +271,7 @@ pub fn rewrite_for_duckdb(sql: &str) -> std::borrow::Cow<'_, str> {
     if !sql.contains("pg_catalog") && !sql.contains("::reg") {
         return std::borrow::Cow::Borrowed(sql);
     }
-    let mut s = sql.to_string();
+    let mut s = regclass_literals(sql);
     for (from, to) in [
         ("OPERATOR(pg_catalog.~)", "~"),
         ("OPERATOR(pg_catalog.!~)", "!~"),
@@ -292,6 +294,33 @@ pub fn rewrite_for_duckdb(sql: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(s)
+}
+
+/// `'name'::regclass` as the relation's oid (0 when there is none): DuckDB has no `regclass`.
+fn regclass_literals(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = ["'::regclass", "'::pg_catalog.regclass"]
+        .iter()
+        .filter_map(|m| rest.find(m).map(|i| (i, m.len())))
+        .min()
+    {
+        let (end_quote, marker_len) = at;
+        match rest[..end_quote].rfind('\'') {
+            Some(open) if !rest[open + 1..end_quote].contains('\'') => {
+                let name = &rest[open + 1..end_quote];
+                let name = name.rsplit('.').next().unwrap_or(name).trim_matches('"');
+                out.push_str(&rest[..open]);
+                out.push_str(&format!(
+                    "(SELECT coalesce(max(oid), 0) FROM pg_catalog.pg_class WHERE relname = '{name}')"
+                ));
+            }
+            _ => out.push_str(&rest[..end_quote + marker_len]),
+        }
+        rest = &rest[end_quote + marker_len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -342,6 +371,14 @@ mod tests {
                 name: "x".into(),
                 value: Some("1".into())
             }
+        );
+    }
+
+    #[test]
+    fn regclass_literals_become_oid_lookups() {
+        assert_eq!(
+            regclass_literals("d.classoid = 'pg_class'::regclass and x = 'main.orders'::pg_catalog.regclass"),
+            "d.classoid = (SELECT coalesce(max(oid), 0) FROM pg_catalog.pg_class WHERE relname = 'pg_class') and x = (SELECT coalesce(max(oid), 0) FROM pg_catalog.pg_class WHERE relname = 'orders')"
         );
     }
 
