@@ -203,23 +203,10 @@ fn psql_lists_tables_and_columns() {
         return;
     }
     let server = start("", false);
+    let conninfo = format!("host=127.0.0.1 port={} user=alice dbname=shop", server.port);
     let psql = |command: &str| {
-        let out = std::process::Command::new("psql")
-            .arg(format!("host=127.0.0.1 port={} user=alice dbname=shop", server.port))
-            .args(["-X", "-c", command])
-            .env("PGPASSWORD", PASSWORD)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "psql {command}:\n{text}\nserver:\n{}",
-            server.output()
-        );
+        let (ok, text) = support::psql(&conninfo, PASSWORD, &["-c", command]);
+        assert!(ok, "psql {command}:\n{text}\nserver:\n{}", server.output());
         text
     };
     let tables = psql("\\dt");
@@ -244,11 +231,7 @@ fn jdbc_metadata_lists_tables_and_columns() {
         .args(["alice", PASSWORD, "main", "orders"])
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = support::output_text(&out);
     assert!(out.status.success(), "{text}\nserver:\n{}", server.output());
     for line in [
         "product PostgreSQL 15",
@@ -298,21 +281,16 @@ fn environments_by_database_options_and_sni() {
     assert_eq!(sqlstate(&e), "28P01", "{e}");
     // SNI: psql with host=shop.proxy.localtest resolving to 127.0.0.1 and dbname of no environment.
     if support::have_client("psql") {
-        let out = std::process::Command::new("psql")
-            .arg(format!(
-                "host=shop.proxy.localtest hostaddr=127.0.0.1 port={} user=alice dbname=whatever sslmode=require",
-                server.port
-            ))
-            .args(["-X", "-A", "-t", "-c", "select count(*) from {{ ref('orders') }}"])
-            .env("PGPASSWORD", PASSWORD)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let conninfo = format!(
+            "host=shop.proxy.localtest hostaddr=127.0.0.1 port={} user=alice dbname=whatever sslmode=require",
+            server.port
         );
-        assert!(out.status.success() && text.trim() == "10000", "SNI routing:\n{text}");
+        let (ok, text) = support::psql(
+            &conninfo,
+            PASSWORD,
+            &["-A", "-t", "-c", "select count(*) from {{ ref('orders') }}"],
+        );
+        assert!(ok && text.trim() == "10000", "SNI routing:\n{text}");
     }
 }
 

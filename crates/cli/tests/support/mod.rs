@@ -194,6 +194,27 @@ impl Drop for Server {
     }
 }
 
+/// A finished process's stdout and stderr, as one text.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs psql with `conninfo`, `PGPASSWORD` and extra arguments; returns success and its output.
+pub fn psql(conninfo: &str, password: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new("psql")
+        .arg(conninfo)
+        .arg("-X")
+        .args(args)
+        .env("PGPASSWORD", password)
+        .output()
+        .expect("run psql");
+    (out.status.success(), output_text(&out))
+}
+
 /// Whether a client program is installed. CI (STRATA_REQUIRE_CLIENTS=1) requires them all.
 pub fn have_client(what: &str) -> bool {
     let ok = match what {
@@ -284,11 +305,7 @@ pub fn run_scenario(client: &str, s: &Scenario<'_>) {
         .env("STRATA_SERIES_SQL", s.series_sql)
         .env_remove("PGPASSWORD");
     let out = cmd.output().unwrap_or_else(|e| panic!("run {client}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     assert!(
         out.status.success(),
         "{client} scenario ({}) failed:\n{text}",
