@@ -339,3 +339,22 @@ fn bulk_loads_ten_million_rows_from_an_iterator() {
     let seconds = check_bulk_load(&mut w, 10_000_000);
     eprintln!("duckdb: loaded 10,000,000 rows in {seconds:.2} s");
 }
+
+/// `describe` (what the proxy's Describe uses) gives the columns running the query gives.
+#[test]
+fn describe_matches_the_columns_of_running_the_query() {
+    let mut w = db();
+    execute(&mut w, "create type feeling as enum ('meh', 'yay')");
+    for sql in [
+        "select true as b, 1::tinyint as i1, 3::integer as i4, -4::bigint as i8, 7::uinteger as u4,
+                8::ubigint as u8, 9::hugeint as h9, 1.5::float as f4, 1/3 as f8, 12.50::decimal(10,2) as d2,
+                'x' as t, date '2024-02-29' as dt, timestamp '2024-02-29 12:34:56' as ts,
+                '2024-01-01 00:00:01'::timestamp_s as ts_s, 'yay'::feeling as m, interval 1 day as iv,
+                [1, 2] as l, time '01:02:03' as tm",
+        "select * from range(3) t(i) where i > 1",
+    ] {
+        let described = w.describe(sql).unwrap();
+        assert_eq!(described, query(&mut w, sql).columns, "{sql}");
+    }
+    assert!(w.describe("select * from no_such_table").is_err());
+}

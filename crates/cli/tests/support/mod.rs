@@ -22,7 +22,20 @@ pub fn strata_bin() -> &'static str {
 pub fn demo_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("proxy-demo-{}", std::process::id()));
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        // Demos of earlier runs (other process ids) are left over: remove those over an hour old.
+        for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(3600));
+            if old && entry.file_name().to_string_lossy().starts_with("proxy-demo-") {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = tmp.join(format!("proxy-demo-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let out = Command::new(strata_bin())
             .args(["demo", "--dir", dir.to_str().unwrap()])

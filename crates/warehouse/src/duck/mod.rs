@@ -93,6 +93,17 @@ impl Warehouse for DuckDb {
     }
 
     fn describe(&mut self, sql: &str) -> Result<Vec<Column>, Error> {
+        // One plan: DESCRIBE gives names and type names together.
+        if let Some(described) = self.describe_names(sql) {
+            return Ok(described
+                .into_iter()
+                .map(|(name, type_name)| {
+                    let ty = type_from_name(&type_name);
+                    Column::new(name, ty)
+                })
+                .collect());
+        }
+        // Statements DESCRIBE does not take (PRAGMA, CALL, ...): plan them, names unknown.
         let stmt = self.conn.prepare(sql).map_err(duck_error)?;
         // Names from DESCRIBE: a statement's column names are only readable after it ran.
         let names = self.describe_names(sql).filter(|n| n.len() == stmt.column_count());
@@ -184,6 +195,27 @@ impl DuckDb {
             })
             .collect();
         Some((wrapped, columns))
+    }
+}
+
+/// The column type for a DuckDB type name as DESCRIBE prints it; the same mapping as
+/// [`Mapped::of`] for logical type ids.
+fn type_from_name(name: &str) -> ColumnType {
+    let upper = name.to_ascii_uppercase();
+    match upper.as_str() {
+        "BOOLEAN" => ColumnType::Boolean,
+        "TINYINT" | "SMALLINT" | "INTEGER" | "UTINYINT" | "USMALLINT" => ColumnType::Int32,
+        "BIGINT" | "UINTEGER" => ColumnType::Integer,
+        "UBIGINT" | "HUGEINT" | "UHUGEINT" => ColumnType::Numeric,
+        "FLOAT" | "DOUBLE" => ColumnType::Float,
+        "VARCHAR" => ColumnType::Text,
+        "DATE" => ColumnType::Date,
+        "TIMESTAMP" | "TIMESTAMP_S" | "TIMESTAMP_MS" | "TIMESTAMP_NS" | "TIMESTAMP WITH TIME ZONE" => {
+            ColumnType::Timestamp
+        }
+        _ if upper.starts_with("DECIMAL") => ColumnType::Numeric,
+        _ if upper.starts_with("ENUM") => ColumnType::Text,
+        _ => ColumnType::Other(name.to_string()),
     }
 }
 
