@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use support::{Scenario, Server, message, run_scenario, sqlstate};
+use support::{Scenario, Server, message, sqlstate};
 
 const PASSWORD: &str = "s3cret-pw";
 const METRIC_SQL: &str = "select * from {{ metrics.calculate(metric('revenue'), grain='month') }}";
@@ -65,26 +65,19 @@ fn connect(server: &Server, dbname: &str) -> Result<postgres::Client, postgres::
 #[test]
 fn real_clients_plain_and_tls() {
     let server = start("", true);
-    for sslmode in ["disable", "require"] {
-        for client in ["psql", "python", "java", "node"] {
-            run_scenario(
-                client,
-                &Scenario {
-                    port: server.port,
-                    user: "alice",
-                    password: PASSWORD,
-                    dbname: "shop",
-                    sslmode,
-                    metric_sql: METRIC_SQL,
-                    metric_columns: "date_month,revenue",
-                    bad_sql: "select * from {{ metrics.calculate(metric('no_such_metric'), grain='month') }}",
-                    bad_sqlstate: "42P01",
-                    slow_sql: SLOW_SQL,
-                    series_sql: "select i::integer as n from range(1, 6) t(i)",
-                },
-            );
-        }
-    }
+    support::run_all_clients(&Scenario {
+        port: server.port,
+        user: "alice",
+        password: PASSWORD,
+        dbname: "shop",
+        sslmode: "disable",
+        metric_sql: METRIC_SQL,
+        metric_columns: "date_month,revenue",
+        bad_sql: "select * from {{ metrics.calculate(metric('no_such_metric'), grain='month') }}",
+        bad_sqlstate: "42P01",
+        slow_sql: SLOW_SQL,
+        series_sql: "select i::integer as n from range(1, 6) t(i)",
+    });
 }
 
 #[test]

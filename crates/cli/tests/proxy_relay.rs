@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use strata_warehouse::Warehouse;
-use support::{Scenario, Server, message, run_scenario, sqlstate};
+use support::{Scenario, Server, message, sqlstate};
 
 const SCHEMA: &str = "strata_proxy_e2e";
 
@@ -95,26 +95,19 @@ connect_timeout_secs = 3
 fn real_clients_through_the_relay() {
     let Some(pg) = pg() else { return };
     let server = start(pg, pg.port, true);
-    for sslmode in ["disable", "require"] {
-        for client in ["psql", "python", "java", "node"] {
-            run_scenario(
-                client,
-                &Scenario {
-                    port: server.port,
-                    user: &pg.user,
-                    password: &pg.password,
-                    dbname: "pgshop",
-                    sslmode,
-                    metric_sql: "select * from {{ metrics.calculate(metric('revenue'), grain='month', dimensions=['country']) }}",
-                    metric_columns: "date_month,country,revenue",
-                    bad_sql: "select * from {{ metrics.calculate(metric('no_such_metric'), grain='month') }}",
-                    bad_sqlstate: "42P01",
-                    slow_sql: "select pg_sleep(60)",
-                    series_sql: "select generate_series(1, 5) as n",
-                },
-            );
-        }
-    }
+    support::run_all_clients(&Scenario {
+        port: server.port,
+        user: &pg.user,
+        password: &pg.password,
+        dbname: "pgshop",
+        sslmode: "disable",
+        metric_sql: "select * from {{ metrics.calculate(metric('revenue'), grain='month', dimensions=['country']) }}",
+        metric_columns: "date_month,country,revenue",
+        bad_sql: "select * from {{ metrics.calculate(metric('no_such_metric'), grain='month') }}",
+        bad_sqlstate: "42P01",
+        slow_sql: "select pg_sleep(60)",
+        series_sql: "select generate_series(1, 5) as n",
+    });
 }
 
 #[test]

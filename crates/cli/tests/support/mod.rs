@@ -259,6 +259,7 @@ pub fn have_client(what: &str) -> bool {
 }
 
 /// What a scenario connects to and runs.
+#[derive(Clone)]
 pub struct Scenario<'a> {
     pub port: u16,
     pub user: &'a str,
@@ -271,6 +272,15 @@ pub struct Scenario<'a> {
     pub bad_sqlstate: &'a str,
     pub slow_sql: &'a str,
     pub series_sql: &'a str,
+}
+
+/// Runs every client's scenario, without TLS and with `sslmode=require`.
+pub fn run_all_clients(s: &Scenario<'_>) {
+    for sslmode in ["disable", "require"] {
+        for client in ["psql", "python", "java", "node"] {
+            run_scenario(client, &Scenario { sslmode, ..s.clone() });
+        }
+    }
 }
 
 /// Runs one client's scenario; panics with its output when it fails.
