@@ -168,6 +168,35 @@ fn metric_and_plain_queries_with_errors_in_between() {
     assert_eq!(seen, vec![1, 2, 3, 4, 5]);
     tx.commit().unwrap();
 
+    // COPY ... TO STDOUT (psql's \\copy): text format and CSV with a header.
+    let copied = |client: &mut postgres::Client, sql: &str| {
+        use std::io::Read;
+        let mut text = String::new();
+        client.copy_out(sql).unwrap().read_to_string(&mut text).unwrap();
+        text
+    };
+    assert_eq!(
+        copied(
+            &mut client,
+            "copy (select 'a\tb' as x, null as y, true as z, 1.5::double as f) to stdout"
+        ),
+        "a\\tb\t\\N\tt\t1.5\n"
+    );
+    let csv = copied(
+        &mut client,
+        "copy (select * from {{ metrics.calculate(metric('order_count'), grain='year') }} order by 1) to stdout with (format csv, header)",
+    );
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("date_year,order_count"));
+    let total: i64 = lines
+        .map(|l| l.split(',').nth(1).unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(total, 10_000, "{csv}");
+    let e = client
+        .batch_execute("copy orders to '/tmp/strata-escape.csv'")
+        .unwrap_err();
+    assert!(e.as_db_error().is_some(), "COPY to a file is refused: {e}");
+
     // Session settings and what BI tools ask on connect.
     client
         .batch_execute("SET extra_float_digits = 3; SET application_name = 'test'")

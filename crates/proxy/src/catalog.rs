@@ -14,6 +14,13 @@ pub enum Kind {
     Rows,
     /// Runs on the warehouse and returns a command tag (`CREATE TABLE`, `INSERT 0 n`, ...).
     Command(String),
+    /// `COPY (query) TO STDOUT` or `COPY table TO STDOUT` (psql's `\\copy ... to`): the query's
+    /// rows as CopyData, in PostgreSQL's text format or as CSV.
+    CopyOut {
+        query: String,
+        csv: bool,
+        header: bool,
+    },
     /// `SET name = value` (session-local, answered by Strata).
     Set {
         name: String,
@@ -77,6 +84,7 @@ pub fn classify(sql: &str) -> Kind {
         "listen" => Kind::Ignored("LISTEN".into()),
         "unlisten" => Kind::Ignored("UNLISTEN".into()),
         "insert" | "update" | "delete" => Kind::Command(first.to_ascii_uppercase()),
+        "copy" => copy_out(sql).unwrap_or_else(|| Kind::Command("COPY".into())),
         "create" | "drop" | "alter" => {
             let object = words[1..]
                 .iter()
@@ -87,6 +95,34 @@ pub fn classify(sql: &str) -> Kind {
         }
         other => Kind::Command(other.to_ascii_uppercase()),
     }
+}
+
+/// `COPY (query) TO STDOUT [WITH] [(FORMAT csv, HEADER ...)]`, or `COPY table [(columns)] TO
+/// STDOUT ...`; `None` for any other COPY (to a file, from stdin), which the warehouse refuses.
+fn copy_out(sql: &str) -> Option<Kind> {
+    let body = skip_leading_comments(sql).trim_end().trim_end_matches(';').trim_end();
+    let rest = body.get(4..)?.trim_start();
+    let lower = rest.to_ascii_lowercase();
+    let at = lower.rfind(" to stdout")?;
+    let source = rest[..at].trim();
+    let options = &lower[at + " to stdout".len()..];
+    let query = if source.starts_with('(') && source.ends_with(')') {
+        source[1..source.len() - 1].trim().to_string()
+    } else {
+        match source.find('(') {
+            Some(open) if source.ends_with(')') => {
+                format!(
+                    "select {} from {}",
+                    &source[open + 1..source.len() - 1],
+                    source[..open].trim()
+                )
+            }
+            _ => format!("select * from {source}"),
+        }
+    };
+    let csv = options.contains("csv");
+    let header = csv && options.contains("header") && !options.contains("header false");
+    Some(Kind::CopyOut { query, csv, header })
 }
 
 /// `SET [SESSION|LOCAL] name {=|TO} value[, ...]`, and `SET TIME ZONE value`.
@@ -364,6 +400,23 @@ mod tests {
         );
         assert_eq!(classify("insert into t values (1)"), Kind::Command("INSERT".into()));
         assert_eq!(classify(" -- nothing\n"), Kind::Empty);
+        assert_eq!(
+            classify("COPY ( select 1 as a ) TO STDOUT csv header"),
+            Kind::CopyOut {
+                query: "select 1 as a".into(),
+                csv: true,
+                header: true
+            }
+        );
+        assert_eq!(
+            classify("copy orders (order_id, status) to stdout"),
+            Kind::CopyOut {
+                query: "select order_id, status from orders".into(),
+                csv: false,
+                header: false
+            }
+        );
+        assert_eq!(classify("copy orders to '/tmp/x.csv'"), Kind::Command("COPY".into()));
         assert_eq!(classify("/* é */ show search_path"), Kind::Show("search_path".into()));
         assert_eq!(
             classify("-- ü\nset x = 1"),

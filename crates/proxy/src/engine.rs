@@ -155,6 +155,8 @@ struct Portal {
     running: Option<Running>,
     /// Rows sent so far, for the command tag.
     sent: u64,
+    /// Rows go out as CopyData (COPY ... TO STDOUT), ending with CopyDone.
+    copying: bool,
 }
 
 /// A query running on the blocking thread.
@@ -379,6 +381,7 @@ impl Session {
                 result_formats: Vec::new(),
                 running: None,
                 sent: 0,
+                copying: false,
             };
             let result = async {
                 self.describe_portal(&mut portal, true).await?;
@@ -472,6 +475,7 @@ impl Session {
                 result_formats,
                 running: None,
                 sent: 0,
+                copying: false,
             },
         );
         backend::bind_complete(&mut self.conn.out);
@@ -695,11 +699,38 @@ impl Session {
                 }
                 self.pump(portal, limit).await
             }
+            Kind::CopyOut { query, csv, header } => {
+                let format = CopyFormat { csv };
+                let mut copy = Portal {
+                    sql: query,
+                    kind: Kind::Rows,
+                    result_formats: Vec::new(),
+                    running: None,
+                    sent: 0,
+                    copying: false,
+                };
+                self.start_as(&mut copy, Some(format)).await?;
+                let columns = copy.running.as_ref().map(|r| r.columns.clone()).unwrap_or_default();
+                backend::copy_out_response(&mut self.conn.out, columns.len());
+                if header {
+                    let names: Vec<Value> = columns.iter().map(|c| Value::Text(c.name.clone())).collect();
+                    copy_line(&mut self.conn.out, &names, format);
+                }
+                copy.copying = true;
+                let outcome = self.pump(&mut copy, 0).await;
+                self.finish_portal(&mut copy).await;
+                outcome
+            }
         }
     }
 
     /// Starts a row-returning portal on the blocking thread and waits for its columns.
     async fn start(&mut self, portal: &mut Portal) -> Result<(), PgError> {
+        self.start_as(portal, None).await
+    }
+
+    /// Starts a query whose rows go out as DataRows, or as CopyData lines for `copy`.
+    async fn start_as(&mut self, portal: &mut Portal, copy: Option<CopyFormat>) -> Result<(), PgError> {
         let Some(mut warehouse) = self.warehouse.take() else {
             return Err(PgError::error(
                 "55000",
@@ -708,6 +739,7 @@ impl Session {
         };
         let (tx, mut rx) = mpsc::channel(CHANNEL_BATCHES);
         let sql = portal.sql.clone();
+        let copy = copy;
         let formats = portal.result_formats.clone();
         let cancel = self.cancel.clone();
         cancel.begin();
@@ -730,13 +762,18 @@ impl Session {
                     if cancel.requested() {
                         return Err(strata_warehouse::Error::new("INTERRUPT Error: canceled"));
                     }
-                    let layout = layout.borrow();
-                    let mut w = DataRowWriter::new(&mut batch, row.len());
-                    for (i, v) in row.iter().enumerate() {
-                        let (ty, binary) = layout.get(i).map_or((&ColumnType::Text, false), |(t, b)| (t, *b));
-                        pgvalue::put_value(&mut w, v, ty, binary);
+                    match copy {
+                        Some(format) => copy_line(&mut batch, &row, format),
+                        None => {
+                            let layout = layout.borrow();
+                            let mut w = DataRowWriter::new(&mut batch, row.len());
+                            for (i, v) in row.iter().enumerate() {
+                                let (ty, binary) = layout.get(i).map_or((&ColumnType::Text, false), |(t, b)| (t, *b));
+                                pgvalue::put_value(&mut w, v, ty, binary);
+                            }
+                            w.finish();
+                        }
                     }
-                    w.finish();
                     if batch.len() >= BATCH_BYTES {
                         tx.blocking_send(Chunk::Rows(batch.split().freeze()))
                             .map_err(|_| gone())?;
@@ -832,6 +869,11 @@ impl Session {
                         self.warehouse = running.task.await.ok();
                     }
                     return match result {
+                        Ok(()) if portal.copying => {
+                            backend::copy_done(&mut self.conn.out);
+                            backend::command_complete(&mut self.conn.out, &format!("COPY {}", portal.sent));
+                            Ok(Outcome::Complete)
+                        }
                         Ok(()) => {
                             backend::command_complete(&mut self.conn.out, &format!("SELECT {}", portal.sent));
                             Ok(Outcome::Complete)
@@ -914,6 +956,57 @@ impl Session {
             Err(_) => Err(PgError::error("XX000", "the warehouse call failed")),
         }
     }
+}
+
+/// How COPY ... TO STDOUT writes rows.
+#[derive(Debug, Clone, Copy)]
+struct CopyFormat {
+    csv: bool,
+}
+
+/// One row as a CopyData message: PostgreSQL's text format (tab-separated, `\\N` for NULL,
+/// backslash escapes) or CSV (comma-separated, quoted when needed, empty for NULL).
+fn copy_line(out: &mut BytesMut, row: &[Value], format: CopyFormat) {
+    use bytes::BufMut;
+    out.put_u8(b'd');
+    let at = out.len();
+    out.put_i32(0);
+    for (i, v) in row.iter().enumerate() {
+        if i > 0 {
+            out.put_u8(if format.csv { b',' } else { b'\t' });
+        }
+        let text = match v {
+            Value::Bool(b) => Some(if *b { "t" } else { "f" }.to_string()),
+            other => other.to_text(),
+        };
+        match (text, format.csv) {
+            (None, true) => {}
+            (None, false) => out.put_slice(b"\\N"),
+            (Some(t), true) => {
+                if t.contains([',', '"', '\n', '\r']) || t.is_empty() {
+                    out.put_u8(b'"');
+                    out.put_slice(t.replace('"', "\"\"").as_bytes());
+                    out.put_u8(b'"');
+                } else {
+                    out.put_slice(t.as_bytes());
+                }
+            }
+            (Some(t), false) => {
+                for c in t.bytes() {
+                    match c {
+                        b'\\' => out.put_slice(b"\\\\"),
+                        b'\t' => out.put_slice(b"\\t"),
+                        b'\n' => out.put_slice(b"\\n"),
+                        b'\r' => out.put_slice(b"\\r"),
+                        c => out.put_u8(c),
+                    }
+                }
+            }
+        }
+    }
+    out.put_u8(b'\n');
+    let len = (out.len() - at) as i32;
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
 }
 
 fn is_binary(formats: &[i16], i: usize) -> bool {

@@ -172,6 +172,22 @@ pub fn portal_suspended(buf: &mut BytesMut) {
     finish(buf, at);
 }
 
+/// CopyOutResponse: text format for the whole copy and each of `columns` columns.
+pub fn copy_out_response(buf: &mut BytesMut, columns: usize) {
+    let at = start(buf, b'H');
+    buf.put_u8(0);
+    buf.put_i16(columns as i16);
+    for _ in 0..columns {
+        buf.put_i16(0);
+    }
+    finish(buf, at);
+}
+
+pub fn copy_done(buf: &mut BytesMut) {
+    let at = start(buf, b'c');
+    finish(buf, at);
+}
+
 pub fn parameter_description(buf: &mut BytesMut, types: &[u32]) {
     let at = start(buf, b't');
     buf.put_i16(types.len() as i16);
