@@ -739,7 +739,6 @@ impl Session {
         };
         let (tx, mut rx) = mpsc::channel(CHANNEL_BATCHES);
         let sql = portal.sql.clone();
-        let copy = copy;
         let formats = portal.result_formats.clone();
         let cancel = self.cancel.clone();
         cancel.begin();
