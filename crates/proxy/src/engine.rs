@@ -75,27 +75,8 @@ pub async fn run(started: Started, shared: Arc<Shared>, connector: Connector) {
     session.close_all().await;
     cancel.cancel();
     shared.cancels.remove(key);
-    let conn = session.conn;
-    match stop {
-        Stop::Closed => {}
-        Stop::Protocol(e) => {
-            conn.fatal(PgError::fatal("08P01", format!("protocol violation: {e}")))
-                .await
-        }
-        Stop::IdleTimeout => {
-            conn.fatal(PgError::fatal(
-                "57P05",
-                "terminating connection due to idle-session timeout",
-            ))
-            .await
-        }
-        Stop::Shutdown => {
-            conn.fatal(PgError::fatal(
-                "57P01",
-                "terminating connection due to administrator command",
-            ))
-            .await
-        }
+    if let Some(e) = stop.error() {
+        session.conn.fatal(e).await;
     }
 }
 
@@ -157,6 +138,19 @@ struct Portal {
     sent: u64,
     /// Rows go out as CopyData (COPY ... TO STDOUT), ending with CopyDone.
     copying: bool,
+}
+
+impl Portal {
+    fn new(sql: String, kind: Kind, result_formats: Vec<i16>) -> Portal {
+        Portal {
+            sql,
+            kind,
+            result_formats,
+            running: None,
+            sent: 0,
+            copying: false,
+        }
+    }
 }
 
 /// A query running on the blocking thread.
@@ -251,10 +245,7 @@ impl Session {
                     self.skip_until_sync = false;
                     if self.tx == b'I' {
                         // The implicit transaction ends: unnamed and other portals go with it.
-                        let names: Vec<String> = self.portals.keys().cloned().collect();
-                        for name in names {
-                            self.close_portal(&name).await;
-                        }
+                        self.close_all().await;
                     }
                     backend::ready_for_query(&mut self.conn.out, self.tx);
                     if self.conn.flush().await.is_err() {
@@ -363,26 +354,15 @@ impl Session {
             return;
         }
         for statement in statements {
-            if self.tx == b'E'
-                && !matches!(
-                    catalog::classify(statement),
-                    Kind::Transaction(TxCommand::Rollback | TxCommand::Commit)
-                )
-            {
+            let kind = catalog::classify(statement);
+            if self.tx == b'E' && !matches!(kind, Kind::Transaction(TxCommand::Rollback | TxCommand::Commit)) {
                 self.conn.error(&PgError::error(
                     "25P02",
                     "current transaction is aborted, commands ignored until end of transaction block",
                 ));
                 return;
             }
-            let mut portal = Portal {
-                sql: statement.to_string(),
-                kind: catalog::classify(statement),
-                result_formats: Vec::new(),
-                running: None,
-                sent: 0,
-                copying: false,
-            };
+            let mut portal = Portal::new(statement.to_string(), kind, Vec::new());
             let result = async {
                 self.describe_portal(&mut portal, true).await?;
                 self.run_portal(&mut portal, 0).await
@@ -452,14 +432,9 @@ impl Session {
         }
         let mut literals = Vec::with_capacity(params.len());
         for (i, value) in params.iter().enumerate() {
-            let format = match param_formats {
-                [] => 0,
-                [one] => *one,
-                many => many[i],
-            };
             let oid = prepared.param_types.get(i).copied().unwrap_or(0);
             literals.push(
-                pgvalue::param_literal(value.as_deref(), format == 1, oid, i + 1)
+                pgvalue::param_literal(value.as_deref(), is_binary(param_formats, i), oid, i + 1)
                     .map_err(|m| PgError::error("22P02", m))?,
             );
         }
@@ -467,17 +442,7 @@ impl Session {
             .map_err(|n| PgError::error("08P01", format!("no value for parameter ${n}")))?;
         let kind = prepared.kind.clone();
         self.close_portal(&portal).await;
-        self.portals.insert(
-            portal,
-            Portal {
-                sql,
-                kind,
-                result_formats,
-                running: None,
-                sent: 0,
-                copying: false,
-            },
-        );
+        self.portals.insert(portal, Portal::new(sql, kind, result_formats));
         backend::bind_complete(&mut self.conn.out);
         Ok(())
     }
@@ -630,10 +595,7 @@ impl Session {
                     TxCommand::Begin if was != b'I' => {
                         backend::notice_response(
                             &mut self.conn.out,
-                            &PgError {
-                                severity: backend::Severity::Notice,
-                                ..PgError::error("25001", "there is already a transaction in progress")
-                            },
+                            &PgError::notice("25001", "there is already a transaction in progress"),
                         );
                         backend::command_complete(&mut self.conn.out, "BEGIN");
                         return Ok(Outcome::Complete);
@@ -642,10 +604,7 @@ impl Session {
                     TxCommand::Commit | TxCommand::Rollback if was == b'I' => {
                         backend::notice_response(
                             &mut self.conn.out,
-                            &PgError {
-                                severity: backend::Severity::Notice,
-                                ..PgError::error("25P01", "there is no transaction in progress")
-                            },
+                            &PgError::notice("25P01", "there is no transaction in progress"),
                         );
                         backend::command_complete(
                             &mut self.conn.out,
@@ -659,12 +618,8 @@ impl Session {
                 };
                 self.with_warehouse(move |w| w.execute(sql)).await?;
                 self.tx = if cmd == TxCommand::Begin { b'T' } else { b'I' };
-                let tag = match cmd {
-                    TxCommand::Begin => "BEGIN",
-                    TxCommand::Commit if was == b'E' => "ROLLBACK",
-                    TxCommand::Commit => "COMMIT",
-                    TxCommand::Rollback => "ROLLBACK",
-                };
+                // The tag is what ran: COMMIT of a failed transaction reports ROLLBACK.
+                let tag = sql.split(' ').next().unwrap_or(sql);
                 backend::command_complete(&mut self.conn.out, tag);
                 Ok(Outcome::Complete)
             }
@@ -701,14 +656,7 @@ impl Session {
             }
             Kind::CopyOut { query, csv, header } => {
                 let format = CopyFormat { csv };
-                let mut copy = Portal {
-                    sql: query,
-                    kind: Kind::Rows,
-                    result_formats: Vec::new(),
-                    running: None,
-                    sent: 0,
-                    copying: false,
-                };
+                let mut copy = Portal::new(query, Kind::Rows, Vec::new());
                 self.start_as(&mut copy, Some(format)).await?;
                 let columns = copy.running.as_ref().map(|r| r.columns.clone()).unwrap_or_default();
                 backend::copy_out_response(&mut self.conn.out, columns.len());
@@ -731,12 +679,7 @@ impl Session {
 
     /// Starts a query whose rows go out as DataRows, or as CopyData lines for `copy`.
     async fn start_as(&mut self, portal: &mut Portal, copy: Option<CopyFormat>) -> Result<(), PgError> {
-        let Some(mut warehouse) = self.warehouse.take() else {
-            return Err(PgError::error(
-                "55000",
-                "another portal is still running on this connection; close it first",
-            ));
-        };
+        let mut warehouse = self.take_warehouse()?;
         let (tx, mut rx) = mpsc::channel(CHANNEL_BATCHES);
         let sql = portal.sql.clone();
         let formats = portal.result_formats.clone();
@@ -801,13 +744,11 @@ impl Session {
                 Ok(())
             }
             Some(Chunk::Done(Err(e))) => {
-                self.cancel.end();
-                self.warehouse = running.task.await.ok();
+                self.reclaim(running).await;
                 Err(self.warehouse_error(&e, false))
             }
             _ => {
-                self.cancel.end();
-                self.warehouse = running.task.await.ok();
+                self.reclaim(running).await;
                 Err(PgError::error("XX000", "the query ended without a result"))
             }
         }
@@ -835,8 +776,9 @@ impl Session {
                     portal.sent += rows;
                     running.leftover = rest;
                 } else {
-                    sent_now += count_rows(&data);
-                    portal.sent += count_rows(&data);
+                    let rows = count_rows(&data);
+                    sent_now += rows;
+                    portal.sent += rows;
                 }
                 if self.conn.write_now(&data).await.is_err() {
                     return Err(PgError::fatal("08006", "the client went away"));
@@ -864,8 +806,7 @@ impl Session {
                 Some(Chunk::Columns(_)) => {}
                 Some(Chunk::Done(result)) => {
                     if let Some(running) = portal.running.take() {
-                        self.cancel.end();
-                        self.warehouse = running.task.await.ok();
+                        self.reclaim(running).await;
                     }
                     return match result {
                         Ok(()) if portal.copying => {
@@ -882,8 +823,7 @@ impl Session {
                 }
                 None => {
                     if let Some(running) = portal.running.take() {
-                        self.cancel.end();
-                        self.warehouse = running.task.await.ok();
+                        self.reclaim(running).await;
                     }
                     return Err(PgError::error("XX000", "the query thread ended unexpectedly"));
                 }
@@ -908,12 +848,28 @@ impl Session {
 
     /// Stops a portal's query, if it runs, and takes the warehouse back.
     async fn finish_portal(&mut self, portal: &mut Portal) {
-        if let Some(running) = portal.running.take() {
+        if let Some(mut running) = portal.running.take() {
             self.cancel.cancel();
-            drop(running.rx);
-            self.warehouse = running.task.await.ok();
-            self.cancel.end();
+            // Closing the channel stops a query thread that waits to send.
+            running.rx.close();
+            self.reclaim(running).await;
         }
+    }
+
+    /// The warehouse connection, for one statement; an error while a portal holds it.
+    fn take_warehouse(&mut self) -> Result<Box<dyn Warehouse>, PgError> {
+        self.warehouse.take().ok_or_else(|| {
+            PgError::error(
+                "55000",
+                "another portal is still running on this connection; close it first",
+            )
+        })
+    }
+
+    /// Waits for a query thread to end and takes its warehouse connection back.
+    async fn reclaim(&mut self, running: Running) {
+        self.warehouse = running.task.await.ok();
+        self.cancel.end();
     }
 
     async fn close_portal(&mut self, name: &str) {
@@ -934,12 +890,7 @@ impl Session {
         &mut self,
         f: impl FnOnce(&mut dyn Warehouse) -> Result<T, strata_warehouse::Error> + Send + 'static,
     ) -> Result<T, PgError> {
-        let Some(mut warehouse) = self.warehouse.take() else {
-            return Err(PgError::error(
-                "55000",
-                "another portal is still running on this connection; close it first",
-            ));
-        };
+        let mut warehouse = self.take_warehouse()?;
         self.cancel.begin();
         let joined = tokio::task::spawn_blocking(move || {
             let r = f(warehouse.as_mut());
@@ -1008,6 +959,8 @@ fn copy_line(out: &mut BytesMut, row: &[Value], format: CopyFormat) {
     out[at..at + 4].copy_from_slice(&len.to_be_bytes());
 }
 
+/// Whether value `i` is in binary format, by the protocol's rule for format-code lists: none
+/// means all text, one applies to all, otherwise one per value.
 fn is_binary(formats: &[i16], i: usize) -> bool {
     match formats {
         [] => false,

@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use crate::backend::{self, PgError};
 use crate::cancel::CancelTarget;
 use crate::codec::{self, PROTOCOL_3};
+use crate::session::Stop;
 use crate::startup::{Started, options_without_environment};
 use crate::stream::{ReadHalf, WriteHalf};
 use crate::{Environment, Shared, Upstream, errors, sqltext};
@@ -215,13 +216,7 @@ async fn client_pump(
             let len = match codec::frame_len(&buf[at..], max) {
                 Ok(Some(n)) => n,
                 Ok(None) => break,
-                Err(e) => {
-                    let _ = state
-                        .notes
-                        .send(Note::Fatal(PgError::fatal("08P01", format!("protocol violation: {e}"))));
-                    let _ = upstream.write_all(&terminate()).await;
-                    return;
-                }
+                Err(e) => return end_session(&state, &mut upstream, Stop::Protocol(e)).await,
             };
             let tag = buf[at];
             let frame = at..at + len;
@@ -294,11 +289,7 @@ async fn client_pump(
                         Some(at) => tokio::time::sleep_until(at).await,
                         None => std::future::pending().await,
                     }
-                } => {
-                    let _ = state.notes.send(Note::Fatal(PgError::fatal("57P05", "terminating connection due to idle-session timeout")));
-                    let _ = upstream.write_all(&terminate()).await;
-                    return;
-                }
+                } => return end_session(&state, &mut upstream, Stop::IdleTimeout).await,
                 changed = shutdown.changed(), if !shutting_down => {
                     if changed.is_err() {
                         // The server is gone; nothing more to wait for.
@@ -307,9 +298,7 @@ async fn client_pump(
                 }
                 _ = tokio::time::sleep(crate::session::SHUTDOWN_LINGER), if shutting_down => {
                     if state.progress.idle() && !skip_until_sync {
-                        let _ = state.notes.send(Note::Fatal(PgError::fatal("57P01", "terminating connection due to administrator command")));
-                        let _ = upstream.write_all(&terminate()).await;
-                        return;
+                        return end_session(&state, &mut upstream, Stop::Shutdown).await;
                     }
                 }
             }
@@ -322,6 +311,15 @@ async fn client_pump(
             Ok(_) => {}
         }
     }
+}
+
+/// Tells the client why the session ends (through the upstream pump, in order) and ends the
+/// upstream session.
+async fn end_session(state: &ClientPumpState, upstream: &mut (impl AsyncWrite + Unpin), stop: Stop) {
+    if let Some(e) = stop.error() {
+        let _ = state.notes.send(Note::Fatal(e));
+    }
+    let _ = upstream.write_all(&terminate()).await;
 }
 
 fn terminate() -> [u8; 5] {

@@ -30,6 +30,24 @@ pub enum Stop {
     Shutdown,
 }
 
+impl Stop {
+    /// The FATAL error the client is told why, when it is still there to hear it.
+    pub fn error(&self) -> Option<PgError> {
+        match self {
+            Stop::Closed => None,
+            Stop::Protocol(e) => Some(PgError::fatal("08P01", format!("protocol violation: {e}"))),
+            Stop::IdleTimeout => Some(PgError::fatal(
+                "57P05",
+                "terminating connection due to idle-session timeout",
+            )),
+            Stop::Shutdown => Some(PgError::fatal(
+                "57P01",
+                "terminating connection due to administrator command",
+            )),
+        }
+    }
+}
+
 impl Conn {
     pub fn new(stream: ClientStream, buffered: BytesMut, max_message: usize) -> Conn {
         Conn {

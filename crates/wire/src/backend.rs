@@ -243,6 +243,13 @@ impl PgError {
         }
     }
 
+    pub fn notice(code: &'static str, message: impl Into<String>) -> PgError {
+        PgError {
+            severity: Severity::Notice,
+            ..PgError::error(code, message)
+        }
+    }
+
     pub fn with_hint(mut self, hint: impl Into<String>) -> PgError {
         self.hint = Some(hint.into());
         self
